@@ -1,0 +1,214 @@
+"""The experiment registry: one flat list that drives ``list``, ``reproduce``, the report and the tests.
+
+Each entry of :data:`EXPERIMENTS` is the dotted path ``"package.module:ATTRIBUTE"`` of an
+:class:`Experiment` declared in a method's ``experiment.py``. Declarations are cheap to import (a
+method's heavy imports live inside its ``run`` function), so ``mlroundup list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlroundup.experiments.runner import RunContext
+    from mlroundup.experiments.schema import Outcome
+
+#: The flat list of registered experiments, in report order. Add one line per experiment.
+EXPERIMENTS: tuple[str, ...] = ()
+
+SCALES: tuple[str, ...] = ("quick", "paper")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper an experiment reproduces.
+
+    Parameters
+    ----------
+    authors : str
+        Author list as printed, e.g. ``"B. Grimmer"``.
+    title : str
+        Title of the paper.
+    arxiv : str
+        arXiv identifier, e.g. ``"2307.06324"``.
+    venue : str, optional
+        Where it was published, e.g. ``"SIAM J. Optim. 2024"``.
+    """
+
+    authors: str
+    title: str
+    arxiv: str
+    venue: str = ""
+
+    @property
+    def url(self) -> str:
+        """The paper's arXiv abstract page."""
+        return f"https://arxiv.org/abs/{self.arxiv}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One published number an experiment measures, with the tolerance that makes it "reproduced".
+
+    Parameters
+    ----------
+    name : str
+        Key of the value in :attr:`Outcome.values`.
+    paper_value : float
+        The paper's value.
+    rel_tol, abs_tol : float
+        Our value ``v`` reproduces the paper's ``p`` when ``|v - p| <= max(rel_tol*|p|, abs_tol)``
+        (``math.isclose`` semantics). Both must be finite and >= 0.
+    higher_is_better : bool or None
+        ``True``: a value above the tolerance band counts as "better"; ``False``: below counts as
+        "better"; ``None``: the claim is a value to match, so any miss is "not reproduced".
+    unit : str
+        Unit of the value, for display.
+    source : str
+        Where in the paper the value is printed (section, table, equation).
+
+    Raises
+    ------
+    ValueError
+        If a tolerance is negative or not finite, or ``paper_value`` is not finite.
+    """
+
+    name: str
+    paper_value: float
+    rel_tol: float = 0.05
+    abs_tol: float = 0.0
+    higher_is_better: bool | None = None
+    unit: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for label in ("rel_tol", "abs_tol"):
+            tol = getattr(self, label)
+            if not (math.isfinite(tol) and tol >= 0):
+                raise ValueError(f"invalid {label}={tol!r} for metric {self.name!r}: must be >= 0")
+        if not math.isfinite(self.paper_value):
+            raise ValueError(f"invalid paper_value={self.paper_value!r} for metric {self.name!r}")
+
+    def verdict(self, ours: float | None) -> str:
+        """Compare our value with the paper's.
+
+        Returns
+        -------
+        str
+            ``"reproduced"`` within tolerance; ``"better"`` past it in the good direction (only when
+            ``higher_is_better`` is set); ``"not reproduced"`` otherwise; ``"not measured"`` when
+            ``ours`` is None or not finite.
+        """
+        if ours is None or not math.isfinite(ours):
+            return "not measured"
+        if math.isclose(ours, self.paper_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
+            return "reproduced"
+        above = ours > self.paper_value
+        if self.higher_is_better is not None and above == self.higher_is_better:
+            return "better"
+        return "not reproduced"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered reproduction of one paper claim.
+
+    Parameters
+    ----------
+    name : str
+        Unique, lower-case, dash-separated name used on the command line.
+    method : str
+        The subpackage it belongs to (``"longstep"``, ``"qigen"``, ...).
+    title : str
+        Short human title.
+    paper : Paper
+        The paper reproduced.
+    claim : str
+        The claim, in one sentence.
+    metrics : tuple of Metric
+        The published values compared with ours.
+    run : callable
+        ``run(ctx: RunContext) -> Outcome``; does the work at ``ctx.scale``.
+    budget_s : dict
+        Expected wall time per scale on 2 cores, for the user's information.
+    """
+
+    name: str
+    method: str
+    title: str
+    paper: Paper
+    claim: str
+    metrics: tuple[Metric, ...]
+    run: Callable[[RunContext], Outcome]
+    budget_s: dict[str, float] = field(default_factory=lambda: {"quick": 90.0})
+
+    def metric(self, name: str) -> Metric:
+        """The metric called ``name``; KeyError listing the valid names otherwise."""
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(
+            f"experiment {self.name!r} has no metric {name!r}; valid: {self.metric_names}"
+        )
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+
+def _load(path: str) -> Experiment:
+    module_name, _, attr = path.partition(":")
+    module = importlib.import_module(module_name)
+    exp = getattr(module, attr)
+    if not isinstance(exp, Experiment):
+        raise TypeError(f"registry entry {path!r} is a {type(exp).__name__}, not an Experiment")
+    return exp
+
+
+def all_experiments() -> list[Experiment]:
+    """Every registered experiment, in registry order.
+
+    Raises
+    ------
+    ValueError
+        If two experiments share a name.
+    """
+    exps = [_load(p) for p in EXPERIMENTS]
+    seen: set[str] = set()
+    for e in exps:
+        if e.name in seen:
+            raise ValueError(f"duplicate experiment name {e.name!r} in the registry")
+        seen.add(e.name)
+    return exps
+
+
+def names() -> list[str]:
+    """Names of every registered experiment."""
+    return [e.name for e in all_experiments()]
+
+
+def select(requested: Sequence[str] = ()) -> list[Experiment]:
+    """The experiments named in ``requested`` (empty: all), in registry order.
+
+    A name may also be a method (``longstep``), selecting all of that method's experiments.
+
+    Raises
+    ------
+    KeyError
+        If a name matches no experiment or method; the message lists the valid names.
+    """
+    exps = all_experiments()
+    if not requested:
+        return exps
+    chosen: list[Experiment] = []
+    for name in requested:
+        hits = [e for e in exps if name in (e.name, e.method)]
+        if not hits:
+            valid = ", ".join(sorted({e.name for e in exps} | {e.method for e in exps}))
+            raise KeyError(f"unknown experiment {name!r}; valid names: {valid}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return [e for e in exps if e in chosen]

@@ -1,0 +1,82 @@
+"""CPU identification and instruction-set features.
+
+Shared by the run metadata of ``reproduce`` and by the kernel machinery (which picks an ISA path and
+keys its compile cache by these features). Linux reads ``/proc/cpuinfo``; macOS asks ``sysctl``;
+anything else reports only what :mod:`platform` knows, so callers fall back to the portable path.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+
+#: Features the kernels care about, in the spelling of Linux's /proc/cpuinfo flags.
+KNOWN_FEATURES: tuple[str, ...] = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "bmi2",
+    "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+    "avx512vbmi", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
+    "neon", "asimd", "asimddp", "sve",
+)  # fmt: skip
+
+
+def _parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
+    model = ""
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "hardware", "cpu model") and not model:
+            model = value.strip()
+        elif key in ("flags", "features") and not flags:
+            flags = set(value.split())
+    if "asimd" in flags:  # aarch64 spells NEON as asimd
+        flags.add("neon")
+    return model, frozenset(flags)
+
+
+@functools.cache
+def _probe() -> tuple[str, frozenset[str]]:
+    system = platform.system()
+    if system == "Linux" and os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            model, flags = _parse_cpuinfo(fh.read())
+        return model or platform.processor() or platform.machine(), flags
+    if system == "Darwin":
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            ).stdout.strip()
+        except OSError:
+            out = ""
+        flags = {"neon", "asimd"} if platform.machine() == "arm64" else set()
+        return out or platform.machine(), frozenset(flags)
+    return platform.processor() or platform.machine(), frozenset()
+
+
+def cpu_model() -> str:
+    """The CPU's model name, e.g. ``"AMD EPYC 9B14"``; the architecture name if unknown."""
+    return _probe()[0]
+
+
+def cpu_features() -> frozenset[str]:
+    """Instruction-set features of this CPU, as /proc/cpuinfo flags (e.g. ``"avx2"``, ``"fma"``).
+
+    Returns
+    -------
+    frozenset of str
+        All flags the OS reports (empty where it reports none); see :data:`KNOWN_FEATURES` for the
+        ones the kernels use.
+    """
+    return _probe()[1]
+
+
+def kernel_features() -> list[str]:
+    """The subset of :func:`cpu_features` in :data:`KNOWN_FEATURES`, sorted; used in run metadata."""
+    feats = cpu_features()
+    return sorted(f for f in KNOWN_FEATURES if f in feats)

@@ -1,0 +1,1 @@
+"""Report writers: results.json -> HTML and terminal tables. Imports no method."""

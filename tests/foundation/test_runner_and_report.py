@@ -1,0 +1,108 @@
+"""Runner, results.json schema and HTML report, on a fake experiment (oracle: the documented schema
+and the issue's rules: new dated folder, never overwrite, latest link, self-contained HTML)."""
+
+import json
+import re
+
+import pytest
+
+from mlroundup.experiments import runner
+from mlroundup.experiments.schema import RESULTS_SCHEMA, overall_verdict, validate
+
+from .conftest import FAIL, OK
+
+
+def test_reproduce_writes_valid_document_and_report(tmp_path):
+    run_dir, doc = runner.reproduce([OK, FAIL], out=tmp_path, seed=7, show_progress=False)
+    assert run_dir.parent == tmp_path
+    on_disk = json.loads((run_dir / "results.json").read_text())
+    assert on_disk == doc
+    validate(doc)
+    ok, fail = doc["experiments"]
+    assert (
+        ok["status"] == "ok"
+        and ok["seed"] == 7
+        and ok["config"] == {"seed_used": 7, "scale": "quick"}
+    )
+    verdicts = {m["name"]: (m["ours"], m["ratio"], m["verdict"]) for m in ok["metrics"]}
+    assert verdicts["exact"] == (2.0, 1.0, "reproduced")
+    assert verdicts["close"][2] == "better" and verdicts["close"][1] == pytest.approx(1.04)
+    assert verdicts["missing"] == (None, None, "not measured")
+    assert ok["verdict"] == "reproduced"  # the unmeasured metric does not count against it
+    assert fail["status"] == "failed" and fail["error"] == "RuntimeError: boom\nsecond line"
+    assert "Traceback" in (run_dir / "logs" / "fake-fail.txt").read_text()
+    run = doc["run"]
+    assert run["scale"] == "quick" and run["cpu_model"] and isinstance(run["cpu_features"], list)
+    assert run["packages"]["numpy"]
+    page = (run_dir / "index.html").read_text()
+    # self-contained: the figure is embedded and nothing is loaded from the network
+    assert "data:image/png;base64," in page
+    assert not re.search(r"""(src|href)=["']?https?://(?!arxiv\.org)""", page)
+    assert "numbers &lt;b&gt;" in page  # table titles are escaped
+    assert (tmp_path / "latest").resolve() == run_dir.resolve()
+
+
+def test_runs_never_overwrite_each_other(tmp_path):
+    first, _ = runner.reproduce([OK], out=tmp_path, show_progress=False)
+    second, _ = runner.reproduce([OK], out=tmp_path, show_progress=False)
+    assert (
+        first != second
+        and (first / "results.json").is_file()
+        and (second / "results.json").is_file()
+    )
+    assert (tmp_path / "latest").resolve() == second.resolve()
+
+
+def test_same_second_gets_a_suffix(tmp_path):
+    import datetime as dt
+
+    now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    a = runner.new_run_dir(tmp_path, now)
+    b = runner.new_run_dir(tmp_path, now)
+    assert a.name == "2026-01-02T03-04-05Z" and b.name == "2026-01-02T03-04-05Z-2"
+
+
+def test_latest_that_is_not_our_link_is_left_alone(tmp_path):
+    user_file = tmp_path / "latest"
+    user_file.write_text("mine")
+    runner.reproduce([OK], out=tmp_path, show_progress=False)
+    assert user_file.read_text() == "mine"
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    f = tmp_path / "x"
+    f.write_text("keep")
+    with pytest.raises(NotADirectoryError):
+        runner.reproduce([OK], out=f, show_progress=False)
+    assert f.read_text() == "keep"
+
+
+def test_bad_scale_and_empty_selection():
+    with pytest.raises(ValueError, match="invalid scale 'big'"):
+        runner.reproduce([OK], scale="big")
+    with pytest.raises(ValueError, match="no experiments"):
+        runner.reproduce([])
+
+
+def test_schema_rejects_a_broken_document(tmp_path):
+    import jsonschema
+
+    _, doc = runner.reproduce([OK], out=tmp_path, show_progress=False)
+    del doc["experiments"][0]["metrics"][0]["paper"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate(doc)
+    assert RESULTS_SCHEMA["properties"]["schema_version"]["const"] == doc["schema_version"]
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "expected"),
+    [
+        ([], "not measured"),
+        (["not measured"], "not measured"),
+        (["better", "reproduced"], "reproduced"),
+        (["better", "not reproduced", "not measured"], "not reproduced"),
+        (["better", "not measured"], "better"),
+    ],
+)
+def test_overall_verdict(verdicts, expected):
+    assert overall_verdict(verdicts) == expected
