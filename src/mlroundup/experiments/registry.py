@@ -18,7 +18,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlroundup.experiments.schema import Outcome
 
 #: The flat list of registered experiments, in report order. Add one line per experiment.
-EXPERIMENTS: tuple[str, ...] = ()
+EXPERIMENTS: tuple[str, ...] = (
+    "mlroundup.longstep.experiment:CERTIFICATES",
+    "mlroundup.longstep.experiment:WORST_CASE",
+    "mlroundup.longstep.experiment:CONVERGENCE",
+)
 
 SCALES: tuple[str, ...] = ("quick", "paper")
 
