@@ -47,7 +47,9 @@ class Charge:
         if self.kind not in CHARGE_KINDS:
             raise ValueError(f"invalid kind={self.kind!r}; valid: {', '.join(CHARGE_KINDS)}")
         if self.batch < 0 or self.layers < 0:
-            raise ValueError(f"invalid charge batch={self.batch}, layers={self.layers}: must be >= 0")
+            raise ValueError(
+                f"invalid charge batch={self.batch}, layers={self.layers}: must be >= 0"
+            )
 
 
 @dataclass
@@ -262,12 +264,12 @@ def calibrate(
         for j, n in enumerate(layers):
             active = list(range(n))
 
-            def train_step() -> None:
+            def train_step(inp=inp, tgt=tgt, active=active) -> None:
                 opt.zero_grad(set_to_none=True)
                 per_token_loss(model(inp, active_layers=active), tgt).mean().backward()
                 opt.step()
 
-            def forward() -> None:
+            def forward(inp=inp, active=active) -> None:
                 with torch.no_grad():
                     model(inp, active_layers=active)
 

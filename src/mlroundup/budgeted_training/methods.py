@@ -132,7 +132,9 @@ class LayerStacking(Method):
         return {"name": self.name, "fractions": list(self.fractions)}
 
 
-def keep_probabilities(fraction: float, n_layers: int, theta_bar: float = 0.5, gamma: float = 100.0) -> np.ndarray:
+def keep_probabilities(
+    fraction: float, n_layers: int, theta_bar: float = 0.5, gamma: float = 100.0
+) -> np.ndarray:
     """Per-layer keep probabilities of progressive layer dropping at budget fraction ``fraction``.
 
     ``theta(t) = theta_bar + (1 - theta_bar) exp(-gamma t)`` (Zhang & He 2020, eq. 6, with ``t`` the
@@ -177,7 +179,9 @@ class LayerDrop(Method):
         x, y = trainer.sample(trainer.local_batch)
         loss = per_token_loss(trainer.forward(x, active_layers=active), y).mean()
         trainer.backward(loss)
-        return StepOutput(float(loss.detach()), [Charge("train", x.shape[0], len(active))], int(y.numel()))
+        return StepOutput(
+            float(loss.detach()), [Charge("train", x.shape[0], len(active))], int(y.numel())
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "theta_bar": self.theta_bar, "gamma": self.gamma}

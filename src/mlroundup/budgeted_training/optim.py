@@ -63,7 +63,9 @@ class SophiaG(torch.optim.Optimizer):
             raise ValueError(f"invalid weight_decay={weight_decay!r}: must be >= 0")
         if not eps > 0:
             raise ValueError(f"invalid eps={eps!r}: must be > 0")
-        super().__init__(params, dict(lr=lr, betas=betas, rho=rho, weight_decay=weight_decay, eps=eps))
+        super().__init__(
+            params, dict(lr=lr, betas=betas, rho=rho, weight_decay=weight_decay, eps=eps)
+        )
 
     def _state(self, p: torch.Tensor) -> dict:
         state = self.state[p]
@@ -109,7 +111,9 @@ class SophiaG(torch.optim.Optimizer):
         return loss
 
 
-def lion(params: Iterable, lr: float, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
+def lion(
+    params: Iterable, lr: float, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0
+):
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", arXiv 2302.06675,
     Algorithm 2) from the ``lion-pytorch`` package.
 

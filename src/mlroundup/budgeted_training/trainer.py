@@ -183,7 +183,9 @@ class TrainResult:
         return [h["loss"] for h in self.history]
 
 
-def batch_starts(seed: int, step: int, n_tokens: int, seq_len: int, batch: int, salt: int = 0) -> np.ndarray:
+def batch_starts(
+    seed: int, step: int, n_tokens: int, seq_len: int, batch: int, salt: int = 0
+) -> np.ndarray:
     """Start offsets of the ``batch`` training windows of step ``step``, shape (batch,), int64.
 
     Drawn uniformly from ``[0, n_tokens - seq_len - 1]`` by a generator seeded with
@@ -193,7 +195,9 @@ def batch_starts(seed: int, step: int, n_tokens: int, seq_len: int, batch: int, 
     return rng.integers(0, n_tokens - seq_len, size=batch, dtype=np.int64)
 
 
-def windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def windows(
+    tokens: np.ndarray, starts: np.ndarray, seq_len: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and next-token targets, each of shape (len(starts), seq_len), dtype int64."""
     idx = starts[:, None] + np.arange(seq_len + 1)[None, :]  # (B, T+1)
     seqs = torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))  # (B, T+1)
@@ -201,7 +205,14 @@ def windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[torch
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, stream, seq_len: int, n_sequences: int = 64, batch_size: int = 32, device: str = "cpu") -> tuple[float, float, float]:
+def evaluate(
+    model: torch.nn.Module,
+    stream,
+    seq_len: int,
+    n_sequences: int = 64,
+    batch_size: int = 32,
+    device: str = "cpu",
+) -> tuple[float, float, float]:
     """Mean validation loss over fixed windows evenly spaced over ``stream``.
 
     Parameters
@@ -288,7 +299,12 @@ class Trainer:
         """This process's share of a global batch of ``batch * world.size`` windows of this step."""
         cfg = self.config
         starts = batch_starts(
-            cfg.seed, self.step, len(self.train_stream.tokens), cfg.seq_len, batch * self.world.size, salt
+            cfg.seed,
+            self.step,
+            len(self.train_stream.tokens),
+            cfg.seq_len,
+            batch * self.world.size,
+            salt,
         )
         mine = starts[self.world.rank * batch : (self.world.rank + 1) * batch]
         x, y = windows(self.train_stream.tokens, mine, cfg.seq_len)
@@ -407,7 +423,9 @@ class Trainer:
         self.evals = [Evaluation(**e) for e in t["evals"]]
         self.last_checkpoint = Path(path)
 
-    def run(self, on_step: Callable[[Trainer, dict[str, float]], None] | None = None) -> TrainResult:
+    def run(
+        self, on_step: Callable[[Trainer, dict[str, float]], None] | None = None
+    ) -> TrainResult:
         cfg, budget = self.config, self.budget
         if budget.table is not None and self.step == 0:
             one = budget.table.cost(Charge("train", self.local_batch, self.n_layers))
@@ -422,7 +440,9 @@ class Trainer:
         bar = _Progress(budget, enabled=cfg.progress and self.world.main)
         tokens = 0
         try:
-            while self.used < budget.seconds and (cfg.max_steps is None or self.step < cfg.max_steps):
+            while self.used < budget.seconds and (
+                cfg.max_steps is None or self.step < cfg.max_steps
+            ):
                 fraction = self.fraction
                 self.method.before_step(self)
                 lr = self.schedule.lr(fraction) * self.method.lr_multiplier

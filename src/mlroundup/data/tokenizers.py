@@ -68,7 +68,9 @@ class CharTokenizer:
         try:
             return np.fromiter((table[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError as exc:
-            raise ValueError(f"character {exc.args[0]!r} is not in the tokenizer's alphabet") from None
+            raise ValueError(
+                f"character {exc.args[0]!r} is not in the tokenizer's alphabet"
+            ) from None
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.alphabet[int(i)] for i in ids)
@@ -153,7 +155,9 @@ def get_tokenizer(name: str, alphabet_text: str | None = None) -> CharTokenizer 
     """
     if name == "char":
         if not alphabet_text:
-            raise ValueError("tokenizer 'char' needs alphabet_text (the corpus) to fix its alphabet")
+            raise ValueError(
+                "tokenizer 'char' needs alphabet_text (the corpus) to fix its alphabet"
+            )
         return CharTokenizer.from_text(alphabet_text)
     if name == "gpt2":
         return GPT2Tokenizer()
