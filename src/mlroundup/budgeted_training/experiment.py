@@ -11,7 +11,7 @@ work whatever else the machine is doing.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from mlroundup.experiments.registry import Experiment, Metric, Paper
 from mlroundup.experiments.runner import RunContext
@@ -177,7 +177,7 @@ def run(ctx: RunContext) -> Outcome:
             method, layers = make("baseline" if name == "cut-off" else name)
             r = train(
                 model(layers, seed), corpus, Budget(budget_s, table), schedule, method=method,
-                config=TrainConfig(**{**cfg.to_dict(), "seed": seed, "betas": cfg.betas}),
+                config=replace(cfg, seed=seed),
             )  # fmt: skip
             results.setdefault((name, budget_s), []).append(r)
     finally:
