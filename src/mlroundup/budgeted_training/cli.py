@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -164,6 +165,8 @@ def train_cmd(preset, n_layer, tokenizer, seq_len, budget, rst, method, lr, sche
                            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every),
         resume=resume or None,
     )  # fmt: skip
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only the main process reports
+        return
     f = result.final
     click.echo(
         f"{method}: {result.steps} steps, {result.used_s:.1f} {'reference ' if rst else ''}s used; "
