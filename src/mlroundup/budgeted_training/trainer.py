@@ -412,7 +412,8 @@ class Trainer:
         for key, value in ckpt["run"].items():
             if mine.get(key) != value:
                 raise ValueError(
-                    f"checkpoint {path} is from a different run: {key}={value!r}, this run has {mine.get(key)!r}"
+                    f"checkpoint {path} is from a different run: {key}={value!r:.120}, "
+                    f"this run has {mine.get(key)!r:.120}"
                 )
         cfg = getattr(self.model, "cfg", None)
         saved_cfg = ckpt["model_config"]
