@@ -23,6 +23,10 @@ from mlroundup.rosko.tiling import BlockSizes, choose_mc_nc, choose_mr_nr
 
 _MAX_THREADS = 64
 
+#: Work (multiply-adds plus C and B elements touched) below which one more thread does not pay
+#: for starting it; threads are capped at ``work // WORK_PER_THREAD``.
+WORK_PER_THREAD = 1 << 21
+
 #: Pack B into panels when its rows are used by at least this many nonzeros each, on average.
 PACK_B_MIN_USES = 4.0
 
@@ -136,7 +140,8 @@ def spmm(
     isa : {"avx512", "avx2", "portable"}, optional
         Kernel instruction set; default: the most capable one this CPU runs.
     threads : int, optional
-        Threads; default :func:`default_threads`.
+        Most threads to use; default :func:`default_threads`. Small products use fewer (one per
+        :data:`WORK_PER_THREAD` units of work), since starting a thread costs more than it saves.
     nr, mc, nc : int, optional
         Override the analytical model's tile sizes (for the autotuner and ablations).
     pack_b : bool, optional
@@ -204,7 +209,8 @@ def spmm(
         bp_ptr = _aligned_buffer(max(1, -(-n // sizes.nr) * k * sizes.nr)).ctypes.data
     else:
         bp_ptr = None
-    threads = min(threads, a.n_panels)
+    work = a.nnz * n + m * n + (k * n if bp_ptr is not None else 0)
+    threads = max(1, min(threads, a.n_panels, work // WORK_PER_THREAD))
     split = _panel_split(a.panel_nnz, a.mr, threads)
     fn = kernel(spec.name, sizes.nr)
     rc = fn(
