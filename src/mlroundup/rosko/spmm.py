@@ -201,17 +201,15 @@ def spmm(
             raise ValueError("out must not overlap B")
     if m == 0 or n == 0:
         return out
-    sizes = block_sizes_for(a, n, threads=threads, isa=spec.name, nr=nr, mc=mc, nc=nc)
-    in_place_ok = b.strides[1] == b.itemsize and n % sizes.nr == 0
-    if pack_b is None:
-        pack_b = a.nnz >= PACK_B_MIN_USES * k
-    if pack_b or not in_place_ok:
+    in_place = b.strides[1] == b.itemsize
+    key = (n, threads, spec.name, nr, mc, nc, pack_b, in_place)
+    plan = a._cache.get(key)
+    if plan is None:  # a fixed A times same-shaped B's: plan once, reuse
+        plan = a._cache[key] = _plan(a, n, threads, spec.name, nr, mc, nc, pack_b, in_place)
+    sizes, packs_b, threads, split = plan
+    bp_ptr = None
+    if packs_b:
         bp_ptr = _aligned_buffer(max(1, -(-n // sizes.nr) * k * sizes.nr)).ctypes.data
-    else:
-        bp_ptr = None
-    work = a.nnz * n + m * n + (k * n if bp_ptr is not None else 0)
-    threads = max(1, min(threads, a.n_panels, work // WORK_PER_THREAD))
-    split = _panel_split(a.panel_nnz, a.mr, threads)
     fn = kernel(spec.name, sizes.nr)
     rc = fn(
         a.values.ctypes.data, a.index.ctypes.data, a.tile_ptr.ctypes.data,
@@ -223,6 +221,18 @@ def spmm(
     if rc != 0:
         raise ValueError(f"kernel rejected its arguments (tile sizes {sizes})")
     return out
+
+
+def _plan(a, n, threads, isa, nr, mc, nc, pack_b, in_place):
+    """Tile sizes, whether to pack B, threads to use and their row-panel split for this call."""
+    m, k = a.shape
+    sizes = block_sizes_for(a, n, threads=threads, isa=isa, nr=nr, mc=mc, nc=nc)
+    if pack_b is None:
+        pack_b = a.nnz >= PACK_B_MIN_USES * k
+    packs_b = bool(pack_b or not in_place or n % sizes.nr)
+    work = a.nnz * n + m * n + (k * n if packs_b else 0)
+    threads = int(max(1, min(threads, a.n_panels, work // WORK_PER_THREAD)))
+    return sizes, packs_b, threads, _panel_split(a.panel_nnz, a.mr, threads)
 
 
 def block_sizes_for(
