@@ -28,8 +28,9 @@ CACHES = {"L1": 32 * 1024, "L2": 512 * 1024, "L3": 32 * 1024 * 1024}
 def test_microkernel_shape_fills_half_of_l1():
     # NR = 8 vectors of 8 floats = 64; MR*NR*4 bytes <= 16 KiB -> MR = 64
     assert choose_mr_nr(0.1, 8, CACHES) == (64, 64)
-    # AVX-512: NR = 128 -> MR = 32
-    assert choose_mr_nr(0.1, 16, CACHES) == (32, 128)
+    # AVX-512: NR = 4 vectors of 16 = 64 -> MR = 64; a 48 KiB L1 -> MR = 96
+    assert choose_mr_nr(0.1, 16, CACHES) == (64, 64)
+    assert choose_mr_nr(0.1, 16, {**CACHES, "L1": 48 * 1024}) == (96, 64)
     with pytest.raises(ValueError, match="density"):
         choose_mr_nr(1.5)
 

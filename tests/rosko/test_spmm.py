@@ -194,3 +194,11 @@ def test_avx512_runs_where_available():
     a = _random(70, 50, 0.2, seed=11)
     b = rng.standard_normal((50, 40)).astype(np.float32)
     _assert_close(spmm(pack(a), b, isa="avx512"), _reference(a, b), a, b)
+
+
+def test_empty_dimensions():
+    # oracle: the empty sum is 0 (K = 0), and empty shapes stay empty
+    c = spmm(pack(np.zeros((3, 0), np.float32)), np.zeros((0, 4), np.float32))
+    np.testing.assert_array_equal(c, np.zeros((3, 4), np.float32))
+    assert spmm(pack(np.zeros((0, 3), np.float32)), np.ones((3, 4), np.float32)).shape == (0, 4)
+    assert spmm(pack(np.ones((3, 3), np.float32)), np.ones((3, 0), np.float32)).shape == (3, 0)

