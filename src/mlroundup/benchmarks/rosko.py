@@ -100,7 +100,7 @@ def _measure_set(report, title, problems, *, threads, repeats, bandwidth, log, m
         time_rows.append(time_row)
         ours_rows.append(ours_row)
         missing.update(raw["missing"])
-    report.tables.append(Table(f"{title}: median ms per peer", TIME_COLUMNS, time_rows))
+    report.tables.append(Table(f"{title}: ms per peer (best of repeats)", TIME_COLUMNS, time_rows))
     report.tables.append(
         Table(
             f"{title}: Rosko's rates and speedups",

@@ -31,6 +31,7 @@ WORK_PER_THREAD = 1 << 21
 PACK_B_MIN_USES = 4.0
 
 
+@functools.cache
 def isa_supported(name: str) -> bool:
     """Whether this CPU can run the ``name`` kernels (the portable path always can)."""
     if name not in ISAS:
@@ -40,7 +41,12 @@ def isa_supported(name: str) -> bool:
 
 def available_isas() -> list[str]:
     """Instruction sets this CPU runs, most capable first (always ends with ``"portable"``)."""
-    return [name for name in ISAS if isa_supported(name)]
+    return list(_available())
+
+
+@functools.cache
+def _available() -> tuple[str, ...]:
+    return tuple(name for name in ISAS if isa_supported(name))
 
 
 def default_threads() -> int:
@@ -53,7 +59,7 @@ def default_threads() -> int:
 
 def _isa(name: str | None) -> Isa:
     if name is None:
-        return ISAS[available_isas()[0]]
+        return ISAS[_available()[0]]
     if name not in ISAS:
         raise ValueError(f"unknown isa {name!r}; valid: {', '.join(ISAS)}")
     return ISAS[name]
