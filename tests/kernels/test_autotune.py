@@ -72,3 +72,9 @@ def test_stale_or_corrupt_tuning_file(tmp_path):
     assert res.best == "b" and not res.from_cache
     with pytest.raises(ValueError, match="empty"):
         autotune.autotune("k", (1,), "f", {}, cache_dir=tmp_path)
+
+
+def test_custom_clock():
+    ticks = iter(range(100))
+    times = autotune.time_callable(lambda: None, repeats=3, clock=lambda: float(next(ticks)))
+    assert times == [1.0, 1.0, 1.0]  # each timed call spans exactly one tick of the fake clock

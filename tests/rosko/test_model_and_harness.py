@@ -105,6 +105,10 @@ def test_time_peers_runs_every_available_peer():
     assert times["rosko"] > 0 and times["scipy"] > 0
     with pytest.raises(ValueError, match="unknown peer"):
         time_peers(prob, threads=1, repeats=1, peers=("rosko", "cusparse"))
+    cpu, _ = time_peers(prob, threads=1, repeats=1, peers=("rosko", "scipy"), cpu=True)
+    assert set(cpu) == {"rosko", "scipy"} and cpu["rosko"] >= 0
+    with pytest.raises(ValueError, match="threads=1"):
+        time_peers(prob, threads=2, repeats=1, peers=("rosko",), cpu=True)
 
 
 def test_csr_input_is_not_modified():

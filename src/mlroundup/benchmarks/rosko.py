@@ -111,6 +111,39 @@ def _measure_set(report, title, problems, *, threads, repeats, bandwidth, log, m
     )
 
 
+CPU_PEERS = ("rosko", "mkl", "scipy", "numpy_dense")
+CPU_COLUMNS = [
+    "sparsity %", "rosko ms", "mkl ms", "scipy ms", "numpy_dense ms", "x mkl", "x scipy", "x dense",
+]  # fmt: skip
+
+
+def _measure_cpu_set(report, title, problems, *, repeats, log, missing) -> None:
+    """One thread per peer, timed in process CPU time: a load-robust view of kernel efficiency."""
+    from mlroundup.rosko.compare import time_peers
+
+    rows = []
+    for prob in problems:
+        log(f"1-thread CPU time, {prob.label} at {100 * prob.sparsity:.4g}%")
+        times, why = time_peers(prob, threads=1, repeats=repeats, peers=CPU_PEERS, cpu=True,
+                                check=False)  # fmt: skip
+        missing.update(why)
+        t = times["rosko"]
+        rows.append([round(100 * prob.sparsity, 2),
+                     *(None if times[p] is None else 1e3 * times[p] for p in CPU_PEERS),
+                     *(_ratio(times[p], t) for p in CPU_PEERS[1:])])  # fmt: skip
+    hi = [r[5] for r in rows if r[0] >= 90 and r[5] is not None]
+    mid = [r[5] for r in rows if r[0] >= 70 and r[5] is not None]
+    beat = sorted(r[0] for r in rows if r[7] is not None and r[7] > 1)
+    notes = []
+    if hi:
+        notes.append(f"min speedup over MKL at >= 90% sparsity: {min(hi):.2f}x (goal 1.5x)")
+    if mid:
+        notes.append(f"min speedup over MKL at >= 70% sparsity: {min(mid):.2f}x (goal > 1x)")
+    notes.append(f"faster than dense BLAS from {beat[0]}% sparsity" if beat else
+                 "slower than dense BLAS at every sparsity")  # fmt: skip
+    report.tables.append(Table(title, CPU_COLUMNS, rows, note="; ".join(notes)))
+
+
 def _autotune_check(threads: int, repeats: int, log: Callable[[str], None]) -> Table:
     """Time the model's tile sizes against alternatives (autotuner, force re-timing)."""
     from mlroundup.kernels.autotune import autotune
@@ -186,6 +219,9 @@ def bench(scale: str = "quick", log: Callable[[str], None] = print) -> BenchRepo
     _measure_set(report, f"uniform random A ({m}x{k}) times B ({k}x{n})", problems,
                  threads=threads, repeats=repeats, bandwidth=bandwidth, log=log,
                  missing=missing)  # fmt: skip
+    _measure_cpu_set(report, f"one thread each, CPU time (robust to machine load): random "
+                     f"{m}x{k} times {k}x{n}", problems, repeats=repeats, log=log,
+                     missing=missing)  # fmt: skip
     if scale == "quick":  # the issue's reference point: 4096x4096 times 4096x512 at 90%
         big = np.random.default_rng(3).standard_normal((4096, 512)).astype(np.float32)
         _measure_set(report, "the paper's size, A 4096x4096 at 90% times B 4096x512",

@@ -12,9 +12,11 @@ dense copy for BLAS) is excluded, as a pruned weight would be converted once; MK
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -176,26 +178,55 @@ def time_peers(
     repeats: int,
     peers: tuple[str, ...] = PEERS,
     check: bool = True,
+    cpu: bool = False,
 ) -> tuple[dict[str, float | None], dict[str, str]]:
-    """Best-of-``repeats`` seconds per peer (None where absent) and the reasons peers are absent."""
+    """Best-of-``repeats`` seconds per peer (None where absent) and the reasons peers are absent.
+
+    ``cpu=True``: every peer on one thread (BLAS pools limited through threadpoolctl), timed in
+    process CPU time, which load on a shared machine does not inflate the way it does wall time.
+
+    Raises
+    ------
+    ValueError
+        If ``cpu=True`` with ``threads != 1``.
+    """
+    if cpu and threads != 1:
+        raise ValueError(f"cpu timing needs threads=1, got threads={threads}")
     runs = prepare(problem, threads, peers)
     if check:
         ref = np.asarray(problem.a.astype(np.float64) @ problem.b.astype(np.float64))
         check_agreement(runs, ref)
     times: dict[str, float | None] = {}
     missing: dict[str, str] = {}
-    for name in peers:
-        fn = runs[name]
-        if isinstance(fn, str):
-            times[name], missing[name] = None, fn
-        else:
-            times[name] = best_time(fn, repeats=repeats)
+    with _blas_threads(1) if cpu else contextlib.nullcontext():
+        for name in peers:
+            fn = runs[name]
+            if isinstance(fn, str):
+                times[name], missing[name] = None, fn
+            else:
+                times[name] = best_time(fn, repeats=repeats, cpu=cpu)
     return times, missing
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Seconds of the fastest of ``repeats`` calls of ``fn`` after one untimed warm-up."""
-    return min(time_callable(fn, warmup=1, repeats=repeats))
+@contextlib.contextmanager
+def _blas_threads(n: int):
+    """Limit NumPy's BLAS (and any other threadpoolctl-visible pool) to ``n`` threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=n):
+        yield
+
+
+def best_time(fn: Callable[[], object], repeats: int, cpu: bool = False) -> float:
+    """Seconds of the fastest of ``repeats`` calls of ``fn`` after one untimed warm-up.
+
+    ``cpu=True`` times process CPU time rather than wall time (meaningful for one thread only).
+    """
+    clock = time.process_time if cpu else time.perf_counter
+    return min(time_callable(fn, warmup=1, repeats=repeats, clock=clock))
 
 
 def copy_bandwidth_gbs(n_bytes: int = 256 * 2**20, repeats: int = 3) -> float:
