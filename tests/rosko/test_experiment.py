@@ -19,8 +19,8 @@ def test_rosko_experiment_runs_tiny(monkeypatch, tmp_path):
     (exp,) = select(["rosko-speedup"])
     out = exp.run(RunContext(scale="quick", seed=0, cache_dir=tmp_path))
     assert set(out.values) == set(exp.metric_names)
-    (table,) = out.tables
-    assert len(table.rows) == 8  # the sparsity sweep 50% ... 99.9%
+    table, cpu_table = out.tables
+    assert len(table.rows) == len(cpu_table.rows) == 8  # the sparsity sweep 50% ... 99.9%
     for row in table.rows:
         rosko_ms, scipy_ms, x_scipy = row[1], row[3], row[6]
         assert rosko_ms > 0 and x_scipy == pytest.approx(scipy_ms / rosko_ms)
