@@ -57,6 +57,13 @@ def test_mc_nc_closed_form():
     assert (sizes.mr, sizes.nr, sizes.kc, sizes.mc) == (64, 64, 1653, 1280)
 
 
+def test_prefetch_only_when_columns_are_sparser_than_one_nonzero():
+    from mlroundup.rosko.tiling import PREFETCH_DISTANCE, choose_prefetch
+
+    assert choose_prefetch(0.01, 64) == PREFETCH_DISTANCE  # 0.64 nonzeros per tile column
+    assert choose_prefetch(0.02, 64) == 0  # 1.28
+
+
 def test_roofline():
     # 10 nonzeros (80 B) + B 2x3 floats (24 B) + C 4x3 floats (48 B) = 152 B at 1 GB/s
     assert roofline_seconds(4, 2, 3, 10, 1.0) == pytest.approx(152e-9)

@@ -141,7 +141,7 @@ def _autotune_check(threads: int, repeats: int, log: Callable[[str], None]) -> T
     from mlroundup.kernels.autotune import autotune
     from mlroundup.rosko import pack, spmm
     from mlroundup.rosko.compare import random_sparse
-    from mlroundup.rosko.spmm import block_sizes_for
+    from mlroundup.rosko.matmul import block_sizes_for
 
     rows = []
     m, k, n = 2048, 2048, 256
@@ -175,7 +175,7 @@ def _autotune_check(threads: int, repeats: int, log: Callable[[str], None]) -> T
 
 
 def _isa() -> str:
-    from mlroundup.rosko.spmm import available_isas
+    from mlroundup.rosko.matmul import available_isas
 
     return available_isas()[0]
 
@@ -190,7 +190,7 @@ def bench(scale: str = "quick", log: Callable[[str], None] = print) -> BenchRepo
         magnitude_prune,
         random_sparse,
     )
-    from mlroundup.rosko.spmm import default_threads
+    from mlroundup.rosko.matmul import default_threads
 
     if scale not in _SCALES:
         raise ValueError(f"invalid scale {scale!r}; valid: {', '.join(_SCALES)}")

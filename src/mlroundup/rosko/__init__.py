@@ -11,8 +11,8 @@ Reference: V. Natesh, A. Sabot, H. T. Kung, M. Ting, "Rosko: Row Skipping Outer 
 Matrix Multiplication Kernels", arXiv:2307.03930 (2023).
 """
 
+from mlroundup.rosko.matmul import available_isas, isa_supported, spmm
 from mlroundup.rosko.packing import PackedSparse, pack
-from mlroundup.rosko.spmm import available_isas, isa_supported, spmm
 from mlroundup.rosko.tiling import BlockSizes, block_sizes
 
 __all__ = [

@@ -29,7 +29,7 @@ def info(m: int, k: int, n: int, sparsity: float, threads: int | None) -> None:
     """
     from mlroundup.kernels.cpu import cache_sizes, cpu_model
     from mlroundup.rosko.codegen import ISAS
-    from mlroundup.rosko.spmm import available_isas, default_threads
+    from mlroundup.rosko.matmul import available_isas, default_threads
     from mlroundup.rosko.tiling import block_sizes
 
     threads = threads or default_threads()

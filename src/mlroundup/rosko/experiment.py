@@ -33,7 +33,7 @@ def run(ctx):
 
     from mlroundup.experiments.schema import Outcome, Table
     from mlroundup.rosko.compare import SPARSITIES, Problem, random_sparse, time_peers
-    from mlroundup.rosko.spmm import default_threads
+    from mlroundup.rosko.matmul import default_threads
 
     m, k, n = _SHAPES[ctx.scale]
     threads = default_threads()

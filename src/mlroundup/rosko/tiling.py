@@ -21,6 +21,8 @@ vnatesh/Rosko), in units of ``float`` (``s`` = 4 bytes) with density ``d`` and `
    ``p^2 MC^2 + 3 d p KC MC + NR KC <= L3 / s``; rounded down to a multiple of MR, and shrunk to
    ``ceil(M / p)`` for small M so every thread gets work.
 4. ``NC = p * MC``, rounded down to a multiple of NR.
+5. Prefetch (ours): when ``d*MR < 1`` a B row serves one nonzero per tile, so the microkernel
+   prefetches B rows a few nonzeros ahead (:func:`choose_prefetch`).
 
 A bandwidth bound completes the model for the benchmark: the kernel must read the nonzeros
 (8 bytes each) and B and write C, so ``t >= (8 nnz + 4 K N + 4 M N) / bandwidth`` (see
@@ -137,6 +139,21 @@ def block_sizes(
     kc = choose_kc(k, density, mr=mr, nr=nr, caches=caches)
     mc, nc = choose_mc_nc(m, n, kc, density, threads=threads, mr=mr, nr=nr, caches=caches)
     return BlockSizes(mr=mr, nr=nr, kc=kc, mc=mc, nc=nc)
+
+
+#: How many nonzeros ahead the microkernel prefetches B rows when it prefetches at all.
+PREFETCH_DISTANCE = 16
+
+
+def choose_prefetch(density: float, mr: int) -> int:
+    """Prefetch distance for the microkernel (0: none).
+
+    When a tile column holds less than one nonzero on average (``d*MR < 1``), each B row a tile
+    loads serves a single nonzero, so its load latency is exposed rather than amortized; the
+    kernel then prefetches the B row :data:`PREFETCH_DISTANCE` nonzeros ahead. With denser
+    columns the row is reused from L1 and the hints only cost issue slots.
+    """
+    return PREFETCH_DISTANCE if density * mr < 1.0 else 0
 
 
 def roofline_seconds(m: int, k: int, n: int, nnz: int, bandwidth_gbs: float) -> float:

@@ -19,7 +19,7 @@ from mlroundup.kernels.build import load_library
 from mlroundup.kernels.cpu import cpu_features
 from mlroundup.rosko.codegen import ISAS, Isa, generate, kernel_name
 from mlroundup.rosko.packing import PackedSparse, pack
-from mlroundup.rosko.tiling import BlockSizes, choose_mc_nc, choose_mr_nr
+from mlroundup.rosko.tiling import BlockSizes, choose_mc_nc, choose_mr_nr, choose_prefetch
 
 _MAX_THREADS = 64
 
@@ -66,11 +66,12 @@ def _isa(name: str | None) -> Isa:
 
 
 @functools.cache
-def kernel(isa: str, nr: int) -> Any:
-    """The compiled ``rosko_spmm`` entry point for ``isa`` and ``nr`` (compiled once, cached)."""
+def kernel(isa: str, nr: int, prefetch: int = 0) -> Any:
+    """The compiled entry point for ``isa``, ``nr`` and ``prefetch`` (compiled once, cached)."""
     spec = ISAS[isa]
-    lib = load_library(generate(spec, nr), kernel_name(spec, nr), spec.flags + ("-pthread",))
-    fn = getattr(lib, kernel_name(spec, nr))
+    name = kernel_name(spec, nr, prefetch)
+    lib = load_library(generate(spec, nr, prefetch), name, spec.flags + ("-pthread",))
+    fn = getattr(lib, name)
     i64, vp = ctypes.c_int64, ctypes.c_void_p
     fn.argtypes = [vp, vp, vp, i64, i64, i64, i64, i64, i64, i64,
                    vp, i64, i64, vp, vp, i64, i64, i64, vp, ctypes.c_int]  # fmt: skip
@@ -212,11 +213,11 @@ def spmm(
     plan = a._cache.get(key)
     if plan is None:  # a fixed A times same-shaped B's: plan once, reuse
         plan = a._cache[key] = _plan(a, n, threads, spec.name, nr, mc, nc, pack_b, in_place)
-    sizes, packs_b, threads, split = plan
+    sizes, packs_b, threads, split, prefetch = plan
     bp_ptr = None
     if packs_b:
         bp_ptr = _aligned_buffer(max(1, -(-n // sizes.nr) * k * sizes.nr)).ctypes.data
-    fn = kernel(spec.name, sizes.nr)
+    fn = kernel(spec.name, sizes.nr, prefetch)
     rc = fn(
         a.values.ctypes.data, a.index.ctypes.data, a.tile_ptr.ctypes.data,
         m, k, n, a.mr, a.kc, a.n_panels, a.n_kb,
@@ -238,7 +239,8 @@ def _plan(a, n, threads, isa, nr, mc, nc, pack_b, in_place):
     packs_b = bool(pack_b or not in_place or n % sizes.nr)
     work = a.nnz * n + m * n + (k * n if packs_b else 0)
     threads = int(max(1, min(threads, a.n_panels, work // WORK_PER_THREAD)))
-    return sizes, packs_b, threads, _panel_split(a.panel_nnz, a.mr, threads)
+    split = _panel_split(a.panel_nnz, a.mr, threads)
+    return sizes, packs_b, threads, split, choose_prefetch(a.density, a.mr)
 
 
 def block_sizes_for(
