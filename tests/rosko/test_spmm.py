@@ -142,6 +142,7 @@ def test_inputs_other_than_csr():
         np.testing.assert_allclose(spmm(a, b), ref, rtol=1e-5, atol=1e-5)
     w = pack(sp.csc_array(dense))
     np.testing.assert_array_equal(w.to_scipy().toarray(), dense)  # pack is lossless for f32
+    np.testing.assert_allclose(w @ b, ref, rtol=1e-5, atol=1e-5)  # PackedSparse.__matmul__
 
 
 def test_errors_are_clear():

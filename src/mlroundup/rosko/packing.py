@@ -105,6 +105,12 @@ class PackedSparse:
         rows, cols, vals = self.coo()
         return sp.csr_array((vals, (rows, cols)), shape=self.shape)
 
+    def __matmul__(self, b: Any) -> np.ndarray:
+        """``A @ B`` with :func:`mlroundup.rosko.spmm` (default ISA and threads)."""
+        from mlroundup.rosko.matmul import spmm
+
+        return spmm(self, b)
+
     def __repr__(self) -> str:
         m, k = self.shape
         return (
