@@ -20,6 +20,7 @@ from mlroundup import __version__
 #: Per-method command groups, loaded only when invoked (``name -> "module:attribute"``).
 METHOD_COMMANDS: dict[str, str] = {
     "budgeted-training": "mlroundup.budgeted_training.cli:group",
+    "rosko": "mlroundup.rosko.cli:rosko",
 }
 
 

@@ -18,7 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlroundup.experiments.schema import Outcome
 
 #: The flat list of registered experiments, in report order. Add one line per experiment.
-EXPERIMENTS: tuple[str, ...] = ("mlroundup.budgeted_training.experiment:BUDGETED_TRAINING",)
+EXPERIMENTS: tuple[str, ...] = (
+    "mlroundup.rosko.experiment:SPEEDUP",
+    "mlroundup.budgeted_training.experiment:BUDGETED_TRAINING",
+)
 
 SCALES: tuple[str, ...] = ("quick", "paper")
 
