@@ -208,6 +208,7 @@ def calibrate(
     repeats: int = 3,
     warmup: int = 1,
     seed: int = 0,
+    smooth: bool = True,
 ) -> RSTTable:
     """Measure seconds per training step and per forward pass on this machine.
 
@@ -229,6 +230,12 @@ def calibrate(
         Timed and untimed repetitions per grid point; the fastest timed one is kept (the least
         disturbed by other work on the machine, as ``timeit`` advises).
     seed : int
+    smooth : bool
+        Replace the measurements by their least-squares fit to ``t = a + b * (c + d * layers)``
+        (``a, c, d >= 0``: a fixed cost, a per-sequence cost, a per-sequence-per-layer cost), fitted
+        separately for training steps and forward passes. On a shared machine single timings jump
+        by tens of milliseconds; the fit keeps costs monotone in batch size and depth. The raw
+        timings and the coefficients are kept in ``meta``.
 
     Returns
     -------
@@ -284,7 +291,13 @@ def calibrate(
                     if r >= warmup:
                         times.append(time.perf_counter() - t0)
                 (train_s if k == 0 else forward_s)[i, j] = min(times)
-    meta = {
+    meta: dict[str, Any] = {}
+    if smooth:
+        meta["raw_train_s"] = [[None if np.isnan(v) else v for v in r] for r in train_s.tolist()]
+        meta["raw_forward_s"] = forward_s.tolist()
+        train_s, meta["fit_train"] = fit_linear_cost(batch_sizes, layers, train_s)
+        forward_s, meta["fit_forward"] = fit_linear_cost(batch_sizes, layers, forward_s)
+    meta |= {
         "seq_len": seq_len,
         "vocab_size": vocab_size,
         "model": getattr(getattr(model, "cfg", None), "to_dict", dict)(),
@@ -295,3 +308,31 @@ def calibrate(
         "repeats": repeats,
     }
     return RSTTable(batch_sizes, layers, train_s, forward_s, meta)
+
+
+def fit_linear_cost(
+    batch_sizes: Sequence[int], layers: Sequence[int], seconds: np.ndarray
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Least-squares fit of ``t(b, l) = a + c * b + d * b * l`` with ``a, c, d >= 0``.
+
+    Parameters
+    ----------
+    batch_sizes, layers : sequence of int
+        The grid.
+    seconds : array of shape (len(batch_sizes), len(layers))
+        Measurements; NaN entries are ignored and stay NaN in the result.
+
+    Returns
+    -------
+    fitted : numpy.ndarray of the same shape
+    coefficients : dict
+        ``{"a": ..., "c": ..., "d": ...}`` in seconds.
+    """
+    from scipy.optimize import nnls
+
+    b, layer = np.meshgrid(np.asarray(batch_sizes, float), np.asarray(layers, float), indexing="ij")
+    design = np.stack([np.ones_like(b), b, b * layer], axis=-1)  # (nb, nl, 3)
+    ok = ~np.isnan(seconds)
+    coef, _ = nnls(design[ok], seconds[ok])
+    fitted = np.where(ok, design @ coef, np.nan)
+    return fitted, {"a": float(coef[0]), "c": float(coef[1]), "d": float(coef[2])}

@@ -4,7 +4,7 @@ Gradients are averaged with one all-reduce per step over a flattened buffer (wha
 overlapping communication with the backward pass). Doing it by hand, rather than through
 ``DistributedDataParallel``, keeps methods that change the model mid-run (layer stacking), skip
 layers (layer dropping) or take extra backward passes (Sophia) correct with no re-wrapping: a
-parameter without a gradient on this step contributes zeros.
+parameter that no process used on a step keeps no gradient, as in a single process.
 """
 
 from __future__ import annotations
@@ -42,21 +42,26 @@ def init_from_env(device: str = "cpu") -> World:
 
 
 def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
-    """Average ``p.grad`` over processes (missing grads count as zeros and are created)."""
+    """Average ``p.grad`` over processes in one all-reduce.
+
+    A parameter without a gradient on some process counts as zeros there; one without a gradient
+    on every process (e.g. a dropped layer) keeps ``grad = None``, so optimizers skip it exactly as
+    they would in a single process.
+    """
     if world.size == 1:
         return
-    grads = []
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        grads.append(p.grad)
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    present = torch.tensor([float(p.grad is not None) for p in params], dtype=torch.float32)
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([present, *(g.reshape(-1).float() for g in grads)])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= world.size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    offset = len(params)
+    for k, (p, g) in enumerate(zip(params, grads, strict=True)):
+        n = g.numel()
+        if flat[k] > 0:
+            p.grad = (flat[offset : offset + n] / world.size).view_as(p).to(p.dtype)
+        else:
+            p.grad = None
+        offset += n
 
 
 def all_reduce_scalar(value: float, world: World, op: str = "mean") -> float:

@@ -74,12 +74,13 @@ class GPTConfig:
         return asdict(self)
 
 
-#: Named sizes (vocab and block size are set by the data): roughly 0.1M, 1M, 6M and 30M params
-#: at a 65-character vocabulary.
+#: Named sizes (vocab and block size are set by the data), at an 84-character vocabulary: about
+#: 0.12M, 1M, 6.3M and 30M parameters. Depths are multiples of 4 so layer stacking (two doublings)
+#: can start from a quarter of them.
 PRESETS: dict[str, dict] = {
-    "tiny": dict(n_layer=2, n_head=2, d_model=64),
+    "tiny": dict(n_layer=4, n_head=4, d_model=48),
     "1m": dict(n_layer=4, n_head=4, d_model=144),
-    "6m": dict(n_layer=6, n_head=6, d_model=288),
+    "6m": dict(n_layer=8, n_head=8, d_model=256),
     "30m": dict(n_layer=8, n_head=8, d_model=560),
 }
 

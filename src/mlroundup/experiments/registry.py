@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The flat list of registered experiments, in report order. Add one line per experiment.
 EXPERIMENTS: tuple[str, ...] = (
+    "mlroundup.budgeted_training.experiment:BUDGETED_TRAINING",
     "mlroundup.relora.experiment:RELORA",
 )
 
