@@ -160,11 +160,7 @@ class ReLoRAMethod(Method):
 
     def _switch(self, trainer: Trainer) -> None:
         model = trainer.model
-        gen = torch.Generator().manual_seed(self.seed)
-        wrap_relora(model, self.r, self.lora_alpha, targets=self.targets, generator=gen)
-        for m in model.modules():  # later re-draws of A come from the method's generator
-            if hasattr(m, "lora_A"):
-                m.generator = self._gen
+        wrap_relora(model, self.r, self.lora_alpha, targets=self.targets, generator=self._gen)
         self.start_weights = effective_weights(model)
         self.wrapped = True
         self.switch_step = trainer.step
