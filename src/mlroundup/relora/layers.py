@@ -199,8 +199,8 @@ def wrap_relora(
     """Replace the selected linear layers of ``model`` by :class:`ReLoRALinear`, in place.
 
     Only the wrapped weights are frozen: embeddings, norms, biases, the LM head and every other
-    parameter keep their ``requires_grad`` (paper, Sec. 3: "we keep ... trainable"). The model's
-    function is unchanged by wrapping (``B = 0``).
+    parameter keep their ``requires_grad``, as in the paper and the official code (which trains every
+    parameter it does not wrap). The model's function is unchanged by wrapping (``B = 0``).
 
     Parameters
     ----------

@@ -52,17 +52,17 @@ class ReLoRAMethod(Method):
     Parameters
     ----------
     r : int
-        Adapter rank (paper: 128 at widths 512-2048).
+        Adapter rank (official code: ``--lora_r 128``, used at every model size).
     lora_alpha : float
         ``scaling = lora_alpha / r`` (code default 32).
     targets : tuple of str
         Substrings selecting the wrapped linear layers (default: attention and MLP projections).
     warm_start : float
-        Budget fraction trained full-rank before the adapters are added, in [0, 1) (paper: 5K of
-        20K steps for 250M, Sec. 4).
+        Budget fraction trained full-rank before the adapters are added, in [0, 1) (official
+        README, 250M: a 5,000-step warm start, then ReLoRA).
     reset_every : float or None
-        Budget fraction between restarts after the switch (None: no restarts, plain LoRA; paper:
-        5K steps of 20K for 250M/350M).
+        Budget fraction between restarts after the switch (None: no restarts, plain LoRA; official
+        README, 250M: ``--relora 5000`` of ``--num_training_steps 20000``).
     restart_warmup : float
         Re-warmup length after the switch and each restart, as a budget fraction (paper: 50-100
         steps).

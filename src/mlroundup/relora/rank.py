@@ -1,6 +1,6 @@
 """Rank of weight updates: numerical rank and effective rank of a matrix (NumPy, no framework).
 
-Lialin et al. (2023, Sec. 5 and Fig. 4) compare the singular-value spectra of the total update
+Lialin et al. (2023) compare the singular-value spectra of the total update
 ``W_end - W_start`` of LoRA, ReLoRA and full training: a LoRA update has rank at most ``r``, a
 sequence of merged low-rank updates need not.
 """
