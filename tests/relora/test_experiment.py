@@ -36,3 +36,16 @@ def test_quick_run_produces_every_metric(monkeypatch, tmp_path):
     assert [row[0] for row in arms.rows] == [ex.ARM_TITLES[a] for a in ex.ARMS]
     assert arms.rows[-1][9] >= 1  # ReLoRA merged at least once
     assert len(out.figures) == 2
+
+
+@pytest.mark.slow
+def test_paper_scale_ablation_path(monkeypatch):
+    small = dict(ex.SETTINGS["paper"], preset="tiny", seq_len=32, batch_size=8, steps=24,
+                 r=4, lora_alpha=1.0, eval_sequences=16, cost_rounds=1, cost_steps=1)  # fmt: skip
+    monkeypatch.setitem(ex.SETTINGS, "paper", small)
+    out = ex.run(RunContext(scale="paper", seed=0))
+    assert out.values["ablation_all_four_beats_no_warm_start"] in (0.0, 1.0)
+    assert out.values["ablation_reset_without_jagged_diverges"] in (0.0, 1.0)
+    ablation = out.tables[-1]
+    assert [row[0] for row in ablation.rows[:-1]] == [label for label, _, _ in ex.PAPER_ABLATION]
+    assert ablation.rows[2][5] == "diverged"  # the paper's value travels beside ours
