@@ -191,7 +191,7 @@ def train_arm(
     from mlroundup.budgeted_training.trainer import NonFiniteLossError, TrainConfig, train
     from mlroundup.relora.layers import effective_weights, target_names
     from mlroundup.relora.optim import optimizer_state_bytes
-    from mlroundup.relora.rank import numerical_rank
+    from mlroundup.relora.rank import rank_of_spectrum, singular_values
     from mlroundup.relora.schedule import JaggedBudgetSchedule
 
     torch.manual_seed(seed)
@@ -203,6 +203,7 @@ def train_arm(
         schedule = JaggedBudgetSchedule(s["peak_lr"], s["warmup"], (), 0.0, s["floor"])
     else:
         schedule = method.schedule(s["peak_lr"], s["warmup"], s["floor"])
+    # The official code's defaults: weight decay 0, betas (0.9, 0.999), gradient clipping at 1.
     config = TrainConfig(
         batch_size=s["batch_size"],
         seq_len=s["seq_len"],
@@ -212,7 +213,7 @@ def train_arm(
         grad_clip=1.0,
         eval_sequences=s["eval_sequences"],
         eval_batch_size=32,
-    )  # fmt: skip  (official code: weight decay 0, betas (0.9, 0.999), clip 1.0)
+    )
     snap: dict[str, Any] = {}
     if method is None and not warm_start:
         snap["start"] = effective_weights(model, names)
@@ -230,8 +231,8 @@ def train_arm(
         return {"diverged": True, "ppl": math.inf, "error": str(exc).splitlines()[0]}
     start = snap["start"] if method is None else method.start_weights
     end = effective_weights(res.model, names)
-    ranks = {n: numerical_rank(end[n] - start[n]) for n in names}
-    spectra = {n: torch.linalg.svdvals((end[n] - start[n]).double()).numpy() for n in names}
+    spectra = {n: singular_values(end[n] - start[n]) for n in names}
+    ranks = {n: rank_of_spectrum(spectra[n], tuple(end[n].shape)) for n in names}
     return {
         "diverged": False,
         "ppl": math.exp(res.final.loss),

@@ -39,11 +39,15 @@ def numerical_rank(matrix, rtol: float | None = None) -> int:
     int
         0 for a zero matrix.
     """
-    s = singular_values(matrix)
+    return rank_of_spectrum(singular_values(matrix), tuple(matrix.shape), rtol)
+
+
+def rank_of_spectrum(s: np.ndarray, shape: tuple[int, int], rtol: float | None = None) -> int:
+    """:func:`numerical_rank` from the descending singular values ``s`` of a matrix of ``shape``."""
     if s.size == 0 or s[0] == 0:
         return 0
     if rtol is None:
-        rtol = max(np.shape(matrix)) * EPS32
+        rtol = max(shape) * EPS32
     if not rtol >= 0:
         raise ValueError(f"invalid rtol={rtol!r}: must be >= 0")
     return int(np.sum(s > rtol * s[0]))
