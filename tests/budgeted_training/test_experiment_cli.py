@@ -32,7 +32,7 @@ def test_reproduce_budgeted_training_end_to_end_at_a_reduced_quick_scale(tmp_pat
     from mlroundup.experiments.schema import validate
 
     small = replace(
-        E.SCALES["quick"], budgets=(0.4, 0.8, 1.6), method_budgets=(0.4,), il_budget=0.4,
+        E.SCALES["quick"], budgets=(0.2, 0.4, 0.8), method_budgets=(0.2,), il_budget=0.2,
         eval_sequences=32,
     )  # fmt: skip
     monkeypatch.setitem(E.SCALES, "quick", small)
@@ -62,3 +62,23 @@ def test_cli_calibrate_then_train(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["used_s"] >= 0.3 and result["steps"] == len(result["history"]) >= 1
     assert "bits/char" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_paper_scale_code_path_calibrates_and_averages_seeds(monkeypatch):
+    """The paper scale's own path (calibration on this machine, several seeds, methods at every
+    budget), run with the tiny model and tiny budgets."""
+    from mlroundup.experiments.runner import RunContext
+
+    small = replace(
+        E.SCALES["quick"], budgets=(0.2, 0.4), method_budgets=(0.2, 0.4), seeds=(0, 1),
+        il_budget=0.2, eval_sequences=32, reference_table=None, threads=1,
+    )  # fmt: skip
+    monkeypatch.setitem(E.SCALES, "paper", small)
+    out = E.run(RunContext(scale="paper"))
+    rows = out.tables[0].rows
+    assert len(rows) == 2 * (2 + len(E.METHOD_NAMES))
+    assert all(r[3] >= 0 for r in rows)  # a seed standard deviation for every row
+    table = out.config["rst_table"]
+    assert table["meta"]["seq_len"] == small.seq_len and "fit_train" in table["meta"]
+    assert 160 in table["batch_sizes"]  # RHO-loss's scoring batch, measured forward-only

@@ -281,6 +281,7 @@ def _figure(sc: Scale, stat, results):
         bs = [b for b in sc.budgets if (m, b) in results]
         ax.plot(bs, [stat(m, b)[0] for b in bs], mk, linestyle=":" if len(bs) > 1 else "", label=m)
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(sc.budgets, [f"{b:g}" for b in sc.budgets])
     ax.set_xlabel("budget (reference seconds)")
     ax.set_ylabel("validation loss (nats / char)")

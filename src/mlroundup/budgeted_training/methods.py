@@ -4,7 +4,9 @@ A :class:`Method` has hooks the :class:`~.trainer.Trainer` calls: ``make_optimiz
 optimizer, built again whenever the model is replaced), ``before_step`` (change the model, e.g.
 stack layers), ``train_step`` (which passes a step makes, returning its loss and the
 :class:`~.budget.Charge` of every pass), ``after_step`` (extra passes after the update, e.g.
-Sophia's Hessian estimate) and ``state_dict``/``load_state_dict`` (for resuming). Defaults are the
+Sophia's Hessian estimate), ``evaluate`` (the uncharged validation) and
+``state_dict``/``load_state_dict`` (for resuming). Other methods of mlroundup (ReLoRA, test-time
+training, ...) plug their own objective into the same trainer by overriding these hooks. Defaults are the
 settings of the paper's code.
 
 =================== =========================================================================
@@ -83,6 +85,20 @@ class Method:
     def after_step(self, trainer: Trainer) -> Sequence[Charge]:
         """Called after the optimizer step; returns the charges of any extra passes."""
         return ()
+
+    def evaluate(self, trainer: Trainer) -> tuple[float, float, float]:
+        """Validation (loss in nats, bits per token, bits per character); not charged.
+
+        Default: next-token loss on fixed windows of the validation stream
+        (:func:`~.trainer.evaluate`). A method training another objective overrides it.
+        """
+        from mlroundup.budgeted_training.trainer import evaluate
+
+        cfg = trainer.config
+        return evaluate(
+            trainer.model, trainer.val_stream, cfg.seq_len, cfg.eval_sequences,
+            cfg.eval_batch_size, cfg.device,
+        )  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -289,7 +289,19 @@ class Trainer:
 
     @property
     def n_layers(self) -> int:
-        return len(self.model.blocks)  # type: ignore[union-attr]
+        """Transformer layers of the current model: ``len(model.blocks)``, else its config's
+        ``n_layer`` / ``num_hidden_layers`` (what RST charges are looked up by)."""
+        blocks = getattr(self.model, "blocks", None)
+        if blocks is not None:
+            return len(blocks)
+        cfg = getattr(self.model, "cfg", None) or getattr(self.model, "config", None)
+        for name in ("n_layer", "num_hidden_layers"):
+            if hasattr(cfg, name):
+                return int(getattr(cfg, name))
+        raise TypeError(
+            f"cannot tell the depth of a {type(self.model).__name__}: give it `blocks` or a config "
+            "with n_layer / num_hidden_layers"
+        )
 
     def rng(self, *salt: int) -> np.random.Generator:
         """A generator for this step seeded by ``(seed, step, *salt)``."""
@@ -343,10 +355,7 @@ class Trainer:
         return elapsed
 
     def _evaluate(self) -> Evaluation:
-        loss, bpt, bpc = evaluate(
-            self.model, self.val_stream, self.config.seq_len, self.config.eval_sequences,
-            self.config.eval_batch_size, self.config.device,
-        )  # fmt: skip
+        loss, bpt, bpc = self.method.evaluate(self)
         ev = Evaluation(self.step, self.fraction, loss, bpt, bpc)
         self.evals.append(ev)
         return ev
@@ -412,7 +421,8 @@ class Trainer:
         for key, value in ckpt["run"].items():
             if mine.get(key) != value:
                 raise ValueError(
-                    f"checkpoint {path} is from a different run: {key}={value!r}, this run has {mine.get(key)!r}"
+                    f"checkpoint {path} is from a different run: {key}={value!r:.120}, "
+                    f"this run has {mine.get(key)!r:.120}"
                 )
         cfg = getattr(self.model, "cfg", None)
         saved_cfg = ckpt["model_config"]
@@ -559,8 +569,9 @@ def train(
     ----------
     model : torch.nn.Module
         ``model(idx, active_layers=None) -> logits`` of shape (B, T, V), with ``blocks`` (the
-        transformer layers) and ``cfg.block_size`` — e.g. :class:`~.model.GPT`. Initialize it
-        (seeded) before the call.
+        transformer layers; or a config with ``n_layer`` / ``num_hidden_layers``) — e.g.
+        :class:`~.model.GPT`, whose ``cfg.block_size`` bounds ``seq_len``. A method with its own
+        ``train_step`` may call the model differently. Initialize it (seeded) before the call.
     data : Corpus or (TokenStream, TokenStream)
         A corpus with ``"train"`` and ``"validation"`` splits, or a (train, validation) pair.
     budget : Budget
