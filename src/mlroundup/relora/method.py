@@ -49,6 +49,9 @@ _FRACTION_EPS = 1e-9
 class ReLoRAMethod(Method):
     """Warm start, LoRA, restarts, optimizer resets and the jagged schedule, on the budgeted trainer.
 
+    A method holds the state of one run (it wraps that run's model in place): use a new instance
+    per run.
+
     Parameters
     ----------
     r : int
