@@ -18,6 +18,7 @@ from mlroundup.experiments.schema import Table
 #: ``name -> "module:function"``; the function is ``bench(scale, log) -> BenchReport``.
 BENCHMARKS: dict[str, str] = {
     "rosko": "mlroundup.benchmarks.rosko:bench",
+    "relora": "mlroundup.benchmarks.relora:bench",
 }
 
 

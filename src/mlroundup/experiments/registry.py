@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.rosko.experiment:SPEEDUP",
     "mlroundup.budgeted_training.experiment:BUDGETED_TRAINING",
+    "mlroundup.relora.experiment:RELORA",
 )
 
 SCALES: tuple[str, ...] = ("quick", "paper")
