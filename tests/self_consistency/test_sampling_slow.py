@@ -76,3 +76,19 @@ def test_reproduce_end_to_end(tmp_path):
     for row in he["tables"][0]["rows"]:  # pass@1 never exceeds the oracle pass@n
         assert 0.0 <= row[1] <= he["tables"][0]["rows"][-1][1] + 1e-12
     assert names["self-consistency-capitals"]["status"] == "ok"
+
+
+def test_sample_then_select_cli(tmp_path, lm):
+    from mlroundup.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"id": "q", "prompt": "Name a colour."}\n', encoding="utf-8")
+    samples = tmp_path / "samples.jsonl"
+    args = ["sample", str(prompts), "-n", "3", "--chat", "--max-new-tokens", "4"]
+    assert main([*args, "--out", str(samples)]) == 0
+    rec = json.loads(samples.read_text())
+    assert len(rec["generations"]) == len(rec["tokens"]) == len(rec["logprobs"]) == 3
+    chosen = tmp_path / "chosen.jsonl"
+    assert main(["select", str(samples), "--out", str(chosen)]) == 0
+    row = json.loads(chosen.read_text())
+    assert row["id"] == "q" and row["generation"] in rec["generations"]
