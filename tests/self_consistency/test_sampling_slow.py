@@ -31,13 +31,13 @@ def test_logprobs_match_teacher_forcing(lm):
     from mlroundup.models.sampling import sample
 
     prompts = ["def add(a, b):\n    return", "The capital of France is"]
-    rows = sample(lm, prompts, 3, max_new_tokens=8, seed=1)
+    rows = sample(lm, prompts, 2, max_new_tokens=6, seed=1)
     tok = lm.tokenizer
     for prompt, row in zip(prompts, rows, strict=True):
-        assert len(row) == 3
+        assert len(row) == 2
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
         for s in row:
-            assert len(s.token_ids) == len(s.logprobs) <= 8
+            assert len(s.token_ids) == len(s.logprobs) <= 6
             if not s.token_ids:
                 continue
             ids = torch.tensor([p_ids + s.token_ids])
