@@ -121,8 +121,8 @@ def sample(
         of the answer; one per prompt. Not part of the returned text.
     max_batch : int
         Most sequences decoded at once (prompts are grouped so that ``prompts x n`` fits; a
-        prompt's n samples are never split). On CPU one decoding step reads all weights, so
-        larger batches cost little more per step.
+        prompt's n samples are never split). Larger batches amortize each step's reading of
+        the weights; memory grows with ``max_batch`` x sequence length (KV cache).
     progress : callable, optional
         Called with the number of prompts done after each batch.
 
