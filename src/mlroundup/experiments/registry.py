@@ -22,6 +22,8 @@ EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.rosko.experiment:SPEEDUP",
     "mlroundup.budgeted_training.experiment:BUDGETED_TRAINING",
     "mlroundup.relora.experiment:RELORA",
+    "mlroundup.self_consistency.experiment:HUMANEVAL_EXPERIMENT",
+    "mlroundup.self_consistency.experiment:CAPITALS_EXPERIMENT",
 )
 
 SCALES: tuple[str, ...] = ("quick", "paper")
