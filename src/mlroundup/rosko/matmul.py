@@ -1,0 +1,277 @@
+"""``spmm(A, B)``: Rosko sparse x dense matrix multiplication on the CPU.
+
+The kernels are generated per instruction set (:mod:`mlroundup.rosko.codegen`), compiled on first
+use and cached (:mod:`mlroundup.kernels.build`), and called through :mod:`ctypes` without copying
+A, B or C. The tile sizes come from Rosko's analytical model (:mod:`mlroundup.rosko.tiling`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from mlroundup.kernels.build import load_library
+from mlroundup.kernels.cpu import cpu_features
+from mlroundup.rosko.codegen import ISAS, Isa, generate, kernel_name
+from mlroundup.rosko.packing import PackedSparse, pack
+from mlroundup.rosko.tiling import BlockSizes, choose_mc_nc, choose_mr_nr, choose_prefetch
+
+_MAX_THREADS = 64
+
+#: Work (multiply-adds plus C and B elements touched) below which one more thread does not pay
+#: for starting it; threads are capped at ``work // WORK_PER_THREAD``.
+WORK_PER_THREAD = 1 << 21
+
+#: Pack B into panels when its rows are used by at least this many nonzeros each, on average.
+PACK_B_MIN_USES = 4.0
+
+
+@functools.cache
+def isa_supported(name: str) -> bool:
+    """Whether this CPU can run the ``name`` kernels (the portable path always can)."""
+    if name not in ISAS:
+        raise ValueError(f"unknown isa {name!r}; valid: {', '.join(ISAS)}")
+    return set(ISAS[name].features) <= cpu_features()
+
+
+def available_isas() -> list[str]:
+    """Instruction sets this CPU runs, most capable first (always ends with ``"portable"``)."""
+    return list(_available())
+
+
+@functools.cache
+def _available() -> tuple[str, ...]:
+    return tuple(name for name in ISAS if isa_supported(name))
+
+
+def default_threads() -> int:
+    """Threads to use: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _isa(name: str | None) -> Isa:
+    if name is None:
+        return ISAS[_available()[0]]
+    if name not in ISAS:
+        raise ValueError(f"unknown isa {name!r}; valid: {', '.join(ISAS)}")
+    return ISAS[name]
+
+
+@functools.cache
+def kernel(isa: str, nr: int, prefetch: int = 0) -> Any:
+    """The compiled entry point for ``isa``, ``nr`` and ``prefetch`` (compiled once, cached)."""
+    spec = ISAS[isa]
+    name = kernel_name(spec, nr, prefetch)
+    lib = load_library(generate(spec, nr, prefetch), name, spec.flags + ("-pthread",))
+    fn = getattr(lib, name)
+    i64, vp = ctypes.c_int64, ctypes.c_void_p
+    fn.argtypes = [vp, vp, vp, i64, i64, i64, i64, i64, i64, i64,
+                   vp, i64, i64, vp, vp, i64, i64, i64, vp, ctypes.c_int]  # fmt: skip
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_BUFFERS = threading.local()
+
+
+def _aligned_buffer(n_floats: int) -> np.ndarray:
+    """A 64-byte-aligned float32 scratch buffer of at least ``n_floats``, reused per thread."""
+    buf = getattr(_BUFFERS, "b", None)
+    if buf is None or buf.size < n_floats:
+        raw = np.empty(n_floats + 16, dtype=np.float32)
+        off = (-raw.ctypes.data % 64) // 4
+        buf = raw[off : off + n_floats]
+        _BUFFERS.b = buf
+    return buf[:n_floats]
+
+
+def _panel_split(panel_nnz: np.ndarray, mr: int, n_threads: int) -> np.ndarray:
+    """Boundaries of ``n_threads`` contiguous row-panel ranges of about equal work."""
+    n_panels = panel_nnz.size
+    work = np.cumsum(panel_nnz + mr, dtype=np.float64)  # nonzeros + C tile traffic per panel
+    total = work[-1] if n_panels else 0.0
+    cuts = np.searchsorted(work, total * np.arange(1, n_threads) / n_threads, side="left")
+    return np.concatenate(([0], np.minimum(cuts + 1, n_panels), [n_panels])).astype(np.int64)
+
+
+def _check_b(b: Any, k: int) -> np.ndarray:
+    if hasattr(b, "detach") and hasattr(b, "numpy"):  # torch tensor
+        b = b.detach().cpu().numpy()
+    if not isinstance(b, np.ndarray):
+        raise TypeError(f"B must be a NumPy array (or torch tensor), got {type(b).__name__}")
+    if b.ndim != 2:
+        raise ValueError(f"B must be 2-D of shape (K, N), got shape {b.shape}")
+    if b.dtype != np.float32:
+        raise TypeError(f"B must have dtype float32 (A is packed as float32), got {b.dtype}")
+    if b.shape[0] != k:
+        raise ValueError(
+            f"shape mismatch: A is (M, {k}) but B is {b.shape}; need B of shape ({k}, N)"
+        )
+    if any(s % b.itemsize for s in b.strides):
+        raise ValueError(f"B has strides {b.strides} that are not multiples of its item size")
+    return b
+
+
+def spmm(
+    a: PackedSparse | Any,
+    b: Any,
+    out: np.ndarray | None = None,
+    *,
+    isa: str | None = None,
+    threads: int | None = None,
+    nr: int | None = None,
+    mc: int | None = None,
+    nc: int | None = None,
+    pack_b: bool | None = None,
+) -> np.ndarray:
+    """``C = A @ B`` for sparse A and dense B with Rosko's row-skipping outer-product kernels.
+
+    Parameters
+    ----------
+    a : PackedSparse, scipy.sparse matrix/array, or array_like of shape (M, K)
+        The sparse operand; pack a fixed A once with :func:`mlroundup.rosko.pack` and reuse it
+        (anything else is packed on every call).
+    b : ndarray of shape (K, N), dtype=float32
+        Dense operand, row-major (C order), column-major (F order) or any other strides: it is
+        read through its strides while packed into NR-wide panels.
+    out : ndarray of shape (M, N), dtype=float32, optional
+        C-contiguous output to overwrite (must not overlap ``b``).
+    isa : {"avx512", "avx2", "portable"}, optional
+        Kernel instruction set; default: the most capable one this CPU runs.
+    threads : int, optional
+        Most threads to use; default :func:`default_threads`. Small products use fewer (one per
+        :data:`WORK_PER_THREAD` units of work), since starting a thread costs more than it saves.
+    nr, mc, nc : int, optional
+        Override the analytical model's tile sizes (for the autotuner and ablations).
+    pack_b : bool, optional
+        Copy B into NR-wide panels first (True) or read it in place (False; needs a row-major B
+        with N a multiple of NR, else B is packed anyway). Default: pack when a row of B is used
+        by at least :data:`PACK_B_MIN_USES` nonzeros on average (``nnz / K``).
+
+    Returns
+    -------
+    ndarray of shape (M, N), dtype=float32
+        ``out`` if given.
+
+    Raises
+    ------
+    TypeError
+        If B is not a float32 array, or ``out`` is not float32.
+    ValueError
+        On mismatched shapes, a non-contiguous or overlapping ``out``, an unknown or unsupported
+        ``isa``, or invalid tile sizes.
+
+    Notes
+    -----
+    Only stored entries of A contribute: ``C[i, :] = sum_k A[i, k] * B[k, :]`` over stored
+    ``(i, k)``. NaN or Inf in a row of B therefore reaches exactly the rows of C whose A row has a
+    stored entry in that column, as in SciPy, MKL and ``torch.sparse.mm``; dense ``A @ B`` would
+    also put NaN there through ``0 * Inf``. Summation order is the packed column order, so results
+    match a float64 reference to float32 rounding, not bit for bit.
+
+    References
+    ----------
+    Natesh et al., "Rosko", arXiv:2307.03930 (row skipping, sparse packing, analytical tiling).
+    """
+    if not isinstance(a, PackedSparse):
+        a = pack(a)
+    m, k = a.shape
+    b = _check_b(b, k)
+    n = b.shape[1]
+    spec = _isa(isa)
+    if not isa_supported(spec.name):
+        raise ValueError(
+            f"isa={spec.name!r} needs CPU features {list(spec.features)} that this CPU lacks; "
+            f"available: {available_isas()}"
+        )
+    threads = default_threads() if threads is None else threads
+    if not (isinstance(threads, (int, np.integer)) and 1 <= threads <= _MAX_THREADS):
+        raise ValueError(f"invalid threads={threads!r}: must be an integer in [1, {_MAX_THREADS}]")
+    if out is None:
+        out = np.empty((m, n), dtype=np.float32)
+    else:
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+            raise TypeError("out must be a float32 NumPy array")
+        if out.shape != (m, n):
+            raise ValueError(f"out has shape {out.shape}, expected {(m, n)}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("out must be a writeable C-contiguous array")
+        if np.may_share_memory(out, b):
+            raise ValueError("out must not overlap B")
+    if m == 0 or n == 0:
+        return out
+    in_place = b.strides[1] == b.itemsize
+    key = (n, threads, spec.name, nr, mc, nc, pack_b, in_place)
+    plan = a._cache.get(key)
+    if plan is None:  # a fixed A times same-shaped B's: plan once, reuse
+        plan = a._cache[key] = _plan(a, n, threads, spec.name, nr, mc, nc, pack_b, in_place)
+    sizes, packs_b, threads, split, prefetch = plan
+    bp_ptr = None
+    if packs_b:
+        bp_ptr = _aligned_buffer(max(1, -(-n // sizes.nr) * k * sizes.nr)).ctypes.data
+    fn = kernel(spec.name, sizes.nr, prefetch)
+    rc = fn(
+        a.values.ctypes.data, a.index.ctypes.data, a.tile_ptr.ctypes.data,
+        m, k, n, a.mr, a.kc, a.n_panels, a.n_kb,
+        b.ctypes.data, b.strides[0] // 4, b.strides[1] // 4, bp_ptr,
+        out.ctypes.data, n, sizes.mc // a.mr, sizes.nc,
+        split.ctypes.data, threads,
+    )  # fmt: skip
+    if rc != 0:
+        raise ValueError(f"kernel rejected its arguments (tile sizes {sizes})")
+    return out
+
+
+def _plan(a, n, threads, isa, nr, mc, nc, pack_b, in_place):
+    """Tile sizes, whether to pack B, threads to use and their row-panel split for this call."""
+    m, k = a.shape
+    sizes = block_sizes_for(a, n, threads=threads, isa=isa, nr=nr, mc=mc, nc=nc)
+    if pack_b is None:
+        pack_b = a.nnz >= PACK_B_MIN_USES * k
+    packs_b = bool(pack_b or not in_place or n % sizes.nr)
+    work = a.nnz * n + m * n + (k * n if packs_b else 0)
+    threads = int(max(1, min(threads, a.n_panels, work // WORK_PER_THREAD)))
+    split = _panel_split(a.panel_nnz, a.mr, threads)
+    return sizes, packs_b, threads, split, choose_prefetch(a.density, a.mr)
+
+
+def block_sizes_for(
+    a: PackedSparse,
+    n: int,
+    *,
+    threads: int,
+    isa: str,
+    nr: int | None = None,
+    mc: int | None = None,
+    nc: int | None = None,
+) -> BlockSizes:
+    """The tile sizes :func:`spmm` uses for packed ``a`` times a (K, n) B (model, or overrides).
+
+    Raises
+    ------
+    ValueError
+        If an override is not a positive multiple of what it must divide (``nr`` of the vector
+        width, ``mc`` of ``a.mr``, ``nc`` of ``nr``).
+    """
+    spec = ISAS[isa]
+    width = max(spec.width, 8)
+    model_nr = choose_mr_nr(a.density, width)[1]
+    nr = model_nr if nr is None else nr
+    if not (isinstance(nr, (int, np.integer)) and nr > 0 and nr % spec.width == 0 and nr <= 256):
+        raise ValueError(f"invalid nr={nr!r}: a multiple of {spec.width} in [1, 256]")
+    m_mc, m_nc = choose_mc_nc(a.shape[0], n, a.kc, a.density, threads=threads, mr=a.mr, nr=nr)
+    mc = m_mc if mc is None else mc
+    nc = m_nc if nc is None else nc
+    if not (isinstance(mc, (int, np.integer)) and mc > 0 and mc % a.mr == 0):
+        raise ValueError(f"invalid mc={mc!r}: a positive multiple of mr={a.mr}")
+    if not (isinstance(nc, (int, np.integer)) and nc > 0 and nc % nr == 0):
+        raise ValueError(f"invalid nc={nc!r}: a positive multiple of nr={nr}")
+    return BlockSizes(mr=a.mr, nr=int(nr), kc=a.kc, mc=int(mc), nc=int(nc))

