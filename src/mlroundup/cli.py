@@ -18,7 +18,9 @@ import click
 from mlroundup import __version__
 
 #: Per-method command groups, loaded only when invoked (``name -> "module:attribute"``).
-METHOD_COMMANDS: dict[str, str] = {}
+METHOD_COMMANDS: dict[str, str] = {
+    "qigen": "mlroundup.qigen.cli:qigen",
+}
 
 
 class _LazyGroup(click.Group):
