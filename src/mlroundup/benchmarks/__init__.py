@@ -16,7 +16,9 @@ from typing import Any
 from mlroundup.experiments.schema import Table
 
 #: ``name -> "module:function"``; the function is ``bench(scale, log) -> BenchReport``.
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "qigen": "mlroundup.benchmarks.qigen:bench",
+}
 
 
 @dataclass

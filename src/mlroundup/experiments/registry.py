@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlroundup.experiments.schema import Outcome
 
 #: The flat list of registered experiments, in report order. Add one line per experiment.
-EXPERIMENTS: tuple[str, ...] = ()
+EXPERIMENTS: tuple[str, ...] = ("mlroundup.qigen.experiment:QIGEN_SMOLLM2",)
 
 SCALES: tuple[str, ...] = ("quick", "paper")
 

@@ -1,4 +1,4 @@
-"""Bit-packing and the streaming tile layout of quantized weights (QIGen Sec. 3).
+"""Bit-packing and the streaming tile layout of quantized weights (QIGen, kernel design).
 
 Codes of ``b`` bits are packed along K into 32-bit words, least significant bits first. A
 *packing unit* is the smallest run of K values that fills whole words: ``lcm(b, 32) / b`` values

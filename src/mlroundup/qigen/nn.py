@@ -249,3 +249,25 @@ def quantize_model(
     for name, lin in _linears(model, skip):  # linears outside the decoder blocks, if any
         _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))
     return model
+
+
+def dequantize_model(model: nn.Module) -> nn.Module:
+    """Replace every QuantLinear by an ``nn.Linear`` holding its dequantized weight (in place).
+
+    The result computes the same function with float32 matmuls; used to evaluate many formats
+    quickly and as the oracle of the kernel path.
+    """
+    for name, m in list(model.named_modules()):
+        if isinstance(m, QuantLinear):
+            lin = nn.Linear(m.in_features, m.out_features, bias=m.bias is not None)
+            with torch.no_grad():
+                lin.weight.copy_(m.dequantized_weight())
+                if m.bias is not None:
+                    lin.bias.copy_(m.bias)
+            _replace(model, name, lin)
+    return model
+
+
+def quantized_bytes(model: nn.Module) -> int:
+    """Bytes of every QuantLinear's packed codes, scales and minimums."""
+    return sum(m.packed.nbytes for m in model.modules() if isinstance(m, QuantLinear))

@@ -1,0 +1,200 @@
+"""``mlroundup bench qigen``: QIGen kernels vs the machine's bandwidth, PyTorch and llama.cpp.
+
+Every ratio is measured side by side in this one run:
+
+1. bandwidth: GB/s of weight data per 4-bit GEMV (autotuned kernel) vs the read bandwidth a
+   summing kernel reaches here, for DRAM-resident weights (a rotation of copies bigger than four
+   last-level caches) and cache-resident ones; the paper's goal is >= 80%;
+2. PyTorch: fp32 and bf16 ``F.linear`` and ``torch.ao`` dynamic int8 on the same shapes, batch 1;
+3. llama.cpp (only if ``llama_cpp`` is installed: ``scripts/build_llama_cpp.sh``): decode
+   latency per token and prompt throughput of the shipped SmolLM2 Q4_1 GGUF vs our 4-bit, group-32
+   kernels (Q4_1 is 4-bit with a scale and a minimum per block of 32: the same format) inside
+   transformers, same threads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from mlroundup.benchmarks import BenchReport
+from mlroundup.experiments.schema import Table
+
+
+def _threads() -> int:
+    from mlroundup.qigen.kernels import default_threads
+
+    return default_threads()
+
+
+def _bandwidth_table(scale: str, log: Callable[[str], None], threads: int) -> tuple[Table, dict]:
+    from mlroundup.qigen.measure import (
+        SHAPES,
+        gemv_throughput,
+        last_level_cache_bytes,
+        read_bandwidth,
+    )
+
+    llc = last_level_cache_bytes()
+    log("read bandwidth")
+    bw = {"dram": read_bandwidth(8 * llc, threads), "cache": read_bandwidth(llc // 8, threads)}
+    names = list(SHAPES) if scale == "paper" else [
+        "smollm2 gate/up 1536x576", "smollm2 lm_head 49152x576", "llama7b q/k/v/o 4096x4096",
+    ]  # fmt: skip
+    rows = []
+    for name in names:
+        n, k = SHAPES[name]
+        for where in ("dram", "cache"):
+            log(f"gemv {name} ({where})")
+            t = gemv_throughput(n, k, 4, 128, threads=threads, dram=where == "dram", llc_bytes=llc)
+            rows.append([name, where, t.kernel, t.seconds * 1e3, t.gbps, bw[where] / 1e9,
+                         t.gbps * 1e9 / bw[where]])  # fmt: skip
+    table = Table(
+        "4-bit, group-128 GEMV vs measured read bandwidth",
+        ["shape", "weights in", "kernel", "ms", "GB/s", "read GB/s", "fraction"],
+        rows,
+        note=f"{threads} threads; LLC {llc >> 20} MiB; goal: fraction >= 0.8.",
+    )
+    return table, bw
+
+
+def _torch_row(n: int, k: int, threads: int) -> list[float]:
+    """Microseconds of ours / fp32 / bf16 / dynamic int8 at batch 1, then PyTorch's / ours."""
+    import numpy as np
+    import torch
+
+    from mlroundup.kernels.autotune import median_time
+    from mlroundup.qigen.kernels import compile_kernel, tune
+    from mlroundup.qigen.layout import pack
+    from mlroundup.qigen.measure import random_quantized
+
+    lin = torch.nn.Linear(k, n, bias=False)
+    x = torch.randn(1, k)
+    dyn = torch.ao.quantization.quantize_dynamic(
+        torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8
+    )
+    wb, xb = lin.weight.detach().bfloat16(), x.bfloat16()
+    spec, _ = tune("gemv", n, k, 4, 128, threads=threads)
+    kern = compile_kernel(spec)
+    pw = pack(random_quantized(n, k, 4, 128), spec.nr)
+    xn, out = x.numpy()[0], np.empty((1, n), np.float32)
+    with torch.no_grad():
+        t = {
+            "ours q4": median_time(lambda: kern(pw, xn, out, threads), repeats=20),
+            "fp32": median_time(lambda: torch.nn.functional.linear(x, lin.weight), repeats=20),
+            "bf16": median_time(lambda: torch.nn.functional.linear(xb, wb), repeats=20),
+            "int8 dyn": median_time(lambda: dyn(x), repeats=20),
+        }
+    ratios = [t[p] / t["ours q4"] for p in ("fp32", "bf16", "int8 dyn")]
+    return [*(v * 1e6 for v in t.values()), *ratios]
+
+
+def _torch_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
+    import torch
+
+    from mlroundup.qigen.measure import SHAPES
+
+    torch.set_num_threads(threads)
+    names = list(SHAPES) if scale == "paper" else ["smollm2 gate/up 1536x576",
+                                                   "llama7b q/k/v/o 4096x4096"]  # fmt: skip
+    rows = []
+    for name in names:
+        log(f"pytorch {name}")
+        rows.append([name, *_torch_row(*SHAPES[name], threads)])
+    return Table(
+        "batch-1 products vs PyTorch (microseconds; ratio > 1: ours faster)",
+        [
+            "shape",
+            "ours q4 us",
+            "fp32 us",
+            "bf16 us",
+            "int8 dyn us",
+            "x fp32",
+            "x bf16",
+            "x int8",
+        ],  # fmt: skip
+        rows,
+    )
+
+
+def _llama_cpp_table(log: Callable[[str], None], threads: int) -> Table | str:
+    try:
+        import llama_cpp
+    except ImportError:
+        return ("llama.cpp comparison skipped: llama-cpp-python is not installed "
+                "(one-time build: scripts/build_llama_cpp.sh)")  # fmt: skip
+    import torch
+
+    from mlroundup.models import gguf_path, load_smollm2
+    from mlroundup.qigen.nn import quantize_model
+
+    n_prompt, n_decode = 128, 32
+    log("llama.cpp SmolLM2 Q4_1")
+    llm = llama_cpp.Llama(
+        model_path=str(gguf_path()), n_ctx=512, n_threads=threads, n_threads_batch=threads,
+        n_batch=512, verbose=False,
+    )  # fmt: skip
+    prompt = [1 + (i * 37) % 4000 for i in range(n_prompt)]
+    llm.reset()
+    t0 = time.perf_counter()
+    llm.eval(prompt)
+    t_prompt_l = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(n_decode):
+        llm.eval([100 + i])
+    t_tok_l = (time.perf_counter() - t0) / n_decode
+    del llm
+
+    log("ours: SmolLM2 4-bit group 32 in transformers")
+    torch.set_num_threads(threads)
+    lm = load_smollm2()
+    quantize_model(lm.model, 4, 32, "rtn", threads=threads)
+    model = lm.model
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = model(ids, use_cache=True)
+        t_prompt_o = time.perf_counter() - t0
+        past = out.past_key_values
+        t0 = time.perf_counter()
+        for i in range(n_decode):
+            out = model(torch.tensor([[100 + i]]), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+        t_tok_o = (time.perf_counter() - t0) / n_decode
+    rows = [
+        ["decode ms/token", t_tok_l * 1e3, t_tok_o * 1e3, t_tok_l / t_tok_o],
+        ["prompt tokens/s", n_prompt / t_prompt_l, n_prompt / t_prompt_o, t_prompt_l / t_prompt_o],
+    ]
+    return Table(
+        f"SmolLM2-135M: llama.cpp {llama_cpp.__version__} Q4_1 vs ours (4-bit, group 32)",
+        ["measure", "llama.cpp", "ours", "speed ratio (ours/llama.cpp)"],
+        rows,
+        note=(
+            f"{threads} threads; {n_prompt}-token prompt, {n_decode} decoded tokens; ours "
+            "keeps lm_head in fp32 (llama.cpp's file holds it quantized) and runs inside "
+            "transformers' Python forward."
+        ),  # fmt: skip
+    )
+
+
+def bench(scale: str = "quick", log: Callable[[str], None] = lambda _m: None) -> BenchReport:
+    """Run the QIGen benchmark at ``scale`` ("quick" or "paper")."""
+    from mlroundup.kernels.cpu import cpu_model, kernel_features
+
+    threads = _threads()
+    report = BenchReport("qigen", "QIGen generated kernels")
+    table, _ = _bandwidth_table(scale, log, threads)
+    report.tables.append(table)
+    report.tables.append(_torch_table(scale, log, threads))
+    llama = _llama_cpp_table(log, threads)
+    if isinstance(llama, Table):
+        report.tables.append(llama)
+    else:
+        report.notes.append(llama)
+    report.notes.append(
+        f"CPU {cpu_model()} [{' '.join(kernel_features())}], {threads} threads, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; timings on a machine shared "
+        "with other jobs are noisy: compare ratios within one run."
+    )
+    return report
