@@ -111,3 +111,36 @@ def test_autotune_picks_a_candidate_and_remembers(monkeypatch, tmp_path):
     assert best in specs and set(times) == {s.name for s in specs}
     again, times2 = tune("gemv", 40, 96, 4, 32, isas=[isa], cache_dir=tmp_path)
     assert again == best and times2 == {}
+
+
+I8_ISAS = [i for i in ("avx2", "avx512vnni") if isa_supported(i)]
+
+
+@pytest.mark.parametrize("isa", I8_ISAS or ["none"])
+@pytest.mark.parametrize("group", [32, 128, 0])
+def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group):
+    """Oracle: reference_gemv_int8 (NumPy int8 rounding of activations per block of 32)."""
+    if isa == "none":
+        pytest.skip("no integer-GEMV ISA (AVX2 or AVX-512 VNNI) on this CPU")
+    from mlroundup.qigen.quant import reference_gemv_int8
+
+    spec = KernelSpec("gemv_i8", 4, group, 1, 1, isa)
+    kern = compile_kernel(spec)
+    rng = np.random.default_rng(5)
+    for n in (1, 3, 17, spec.nr - 1, spec.nr + 1):
+        for k in (32, 96, 160, 576):
+            qw = quantize_rtn(rng.standard_normal((n, k)), 4, group or None)
+            x = rng.standard_normal(k).astype(np.float32)
+            got = kern(pack(qw, spec.nr), x)
+            np.testing.assert_allclose(got, reference_gemv_int8(x, qw), atol=1e-4, rtol=1e-5)
+            exact = reference_matmul(x[None], qw)[0]  # int8 activations: ~1% of the scale
+            assert np.abs(got - exact).max() <= 0.05 * np.abs(exact).max() + 1e-3
+    with pytest.raises(ValueError, match="multiple of 32"):
+        kern(pack(quantize_rtn(np.ones((2, 40)), 4, None), spec.nr), np.ones(40))
+
+
+def test_int8_gemv_spec_checks_and_vnni_compiles():
+    with pytest.raises(ValueError, match="integer GEMV"):
+        KernelSpec("gemv_i8", 3, 32, 1, 1, "avx2")
+    if not isa_supported("avx512vnni"):
+        compile_kernel(KernelSpec("gemv_i8", 4, 64, 1, 1, "avx512vnni"))  # built, not run

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from mlroundup.qigen.layout import unit_shape
 from mlroundup.qigen.quant import check_bits
 
-KINDS = ("gemv", "gemm")
+KINDS = ("gemv", "gemm", "gemv_i8")
+#: ISAs with an integer (int8-activation) GEMV.
+INT8_ISAS = ("avx2", "avx512vnni")
 
 
 class Portable:
@@ -132,6 +134,37 @@ class _X86(Portable):
     def store(self, p: str, v: str) -> str:
         return f"{self.P}_storeu_ps({p}, {v});"
 
+    # integer path (4-bit codes x int8 activations)
+    def prelude_i8(self) -> str:
+        return (
+            f"const {self.itype} nib_ = {self.P}_set1_epi32(0x0F0F0F0F);\n"
+            f"const {self.itype} ones16_ = {self.P}_set1_epi16(1);"
+        )
+
+    def izero(self, v: str) -> str:
+        return f"{self.itype} {v} = {self.P}_setzero_si{self.lanes * 32}();"
+
+    def nibbles(self, lo: str, hi: str, w: str) -> str:
+        b = self.lanes * 32
+        return (
+            f"{self.itype} {lo} = {self.P}_and_si{b}({w}, nib_); "
+            f"{self.itype} {hi} = {self.P}_and_si{b}({self.P}_srli_epi32({w}, 4), nib_);"
+        )
+
+    def dot2_u8s8(self, acc: str, u1: str, s1: str, u2: str, s2: str) -> str:
+        """``acc += u1 . s1 + u2 . s2`` per 32-bit lane (4 unsigned x signed byte products each);
+        ``s1``, ``s2`` are int32 scalars broadcast to every lane. Without VNNI: maddubs pairs
+        (at most 4 * 15 * 127 = 7620 per 16-bit lane, no saturation), then madd with ones."""
+        P = self.P
+        return (
+            f"{acc} = {P}_add_epi32({acc}, {P}_madd_epi16({P}_add_epi16("
+            f"{P}_maddubs_epi16({u1}, {P}_set1_epi32({s1})), "
+            f"{P}_maddubs_epi16({u2}, {P}_set1_epi32({s2}))), ones16_));"
+        )
+
+    def cvt_i(self, v: str, i: str) -> str:
+        return f"{self.ftype} {v} = {self.P}_cvtepi32_ps({i});"
+
 
 class AVX2(_X86):
     """AVX2 + FMA: 8 float lanes in ``__m256``."""
@@ -156,7 +189,23 @@ class AVX512(_X86):
     features = ("avx512f",)
 
 
-ISAS: dict[str, Portable] = {v.name: v for v in (Portable(), AVX2(), AVX512())}
+class AVX512VNNI(AVX512):
+    """AVX-512 with VNNI: the float kernels of :class:`AVX512`, and ``vpdpbusd`` (4 byte products
+    summed into a 32-bit lane in one instruction) in the integer GEMV."""
+
+    name = "avx512vnni"
+    flags = ("-mavx512f", "-mavx512bw", "-mavx512vnni", "-mfma")
+    features = ("avx512f", "avx512bw", "avx512_vnni")
+
+    def dot2_u8s8(self, acc: str, u1: str, s1: str, u2: str, s2: str) -> str:
+        P = self.P
+        return (
+            f"{acc} = {P}_dpbusd_epi32({P}_dpbusd_epi32({acc}, {u1}, {P}_set1_epi32({s1})), "
+            f"{u2}, {P}_set1_epi32({s2}));"
+        )
+
+
+ISAS: dict[str, Portable] = {v.name: v for v in (Portable(), AVX2(), AVX512(), AVX512VNNI())}
 
 
 @dataclass(frozen=True)
@@ -194,6 +243,14 @@ class KernelSpec:
             raise ValueError(
                 f"invalid group_size={self.group_size}: 0 (whole row) or a multiple of {uv}"
             )
+        if self.kind == "gemv_i8" and (
+            self.bits != 4 or self.isa not in INT8_ISAS or self.group_size % 32
+        ):
+            raise ValueError(
+                f"the integer GEMV needs bits=4, isa in {INT8_ISAS} and group_size 0 or a "
+                f"multiple of 32; got bits={self.bits}, isa={self.isa!r}, "
+                f"group_size={self.group_size}"
+            )
         if not 1 <= self.nv <= 8:
             raise ValueError(f"invalid nv={self.nv}: 1..8")
         if not 1 <= self.nacc <= 8:
@@ -207,8 +264,8 @@ class KernelSpec:
     @property
     def name(self) -> str:
         g = f"g{self.group_size}" if self.group_size else "grow"
-        mr = 1 if self.kind == "gemv" else self.nacc
-        acc = f"_a{self.nacc}" if self.kind == "gemv" else ""
+        mr = self.nacc if self.kind == "gemm" else 1
+        acc = "" if self.kind == "gemm" else f"_a{self.nacc}"
         return f"qigen_q{self.bits}_{g}_{self.kind}_{mr}x{self.nr}{acc}__{self.isa}"
 
 
@@ -398,6 +455,86 @@ void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const flo
 """
 
 
+def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
+    """Integer GEMV: activations quantized to int8 per block of 32 (scale ``dx_b = max|x|/127``),
+    4-bit codes multiplied as unsigned bytes. A packed word of one row holds 8 consecutive codes,
+    the even-indexed ones in the low nibbles of its 4 bytes and the odd-indexed in the high
+    nibbles, so the activations of each 8-value unit are stored reordered as
+    ``(x0, x2, x4, x6, x1, x3, x5, x7)``: two 32-bit broadcasts per unit. Per block the integer
+    sums become float with ``dx_b``; the zero-point term uses the exact float sums ``X_j``."""
+    nv = spec.nv
+    body = []
+    for u in range(4):  # 4 units of 8 codes = one activation block of 32
+        body.append(f"int32_t xe{u}, xo{u}; memcpy(&xe{u}, xb + {8 * u}, 4); "
+                    f"memcpy(&xo{u}, xb + {8 * u + 4}, 4);")  # fmt: skip
+        for v in range(nv):
+            body.append(isa.load_w(f"w{u}_{v}", f"wp + {u * spec.nr + v * isa.lanes}"))
+            body.append(isa.nibbles(f"lo{u}_{v}", f"hi{u}_{v}", f"w{u}_{v}"))
+            body.append(isa.dot2_u8s8(f"ia_{v}", f"lo{u}_{v}", f"xe{u}", f"hi{u}_{v}", f"xo{u}"))
+    nl = "\n"
+    blk = [isa.izero(f"ia_{v}") for v in range(nv)]
+    fin = []
+    for v in range(nv):
+        fin.append(isa.cvt_i(f"f_{v}", f"ia_{v}"))
+        fin.append(isa.fma_scalar(f"g_{v}", "dx[kb / 32]", f"f_{v}"))
+    scale = []
+    for v in range(nv):
+        scale.append(isa.load_f(f"s_{v}", f"sp + j * NR + {v * isa.lanes}"))
+        scale.append(isa.load_f(f"m_{v}", f"mp + j * NR + {v * isa.lanes}"))
+        scale.append(isa.fma_vec(f"acc_{v}", f"g_{v}", f"s_{v}"))
+        scale.append(isa.fma_scalar(f"acc_{v}", "xsum[j]", f"m_{v}"))
+    return f"""{_header(spec, isa)}
+void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const float* restrict mn,
+                 const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads)
+{{
+    /* kp must be a multiple of 32 (checked by the caller). */
+    const int64_t gs = GS ? GS : kp;
+    const int64_t ngroups = (kp + gs - 1) / gs;
+    const int64_t ntiles = (n + NR - 1) / NR;
+    float* xsum = (float*)malloc((size_t)ngroups * sizeof(float));
+    float* dx = (float*)malloc((size_t)(kp / 32) * sizeof(float));
+    int8_t* xq = (int8_t*)malloc((size_t)kp);
+    for (int64_t j = 0; j < ngroups; j++) {{
+        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+        float s = 0.0f;
+        for (int64_t k = j * gs; k < k1; k++) s += x[k];
+        xsum[j] = s;
+    }}
+    for (int64_t b = 0; b < kp / 32; b++) {{
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) {{ float a = x[32 * b + i] < 0 ? -x[32 * b + i] : x[32 * b + i]; amax = a > amax ? a : amax; }}
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        dx[b] = amax / 127.0f;
+        for (int i = 0; i < 32; i++) {{
+            const int u = i / 8, r = i % 8;  /* reorder each unit to even, odd positions */
+            xq[32 * b + 8 * u + (r % 2) * 4 + r / 2] = (int8_t)__builtin_rintf(x[32 * b + i] * inv);
+        }}
+    }}
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t t = 0; t < ntiles; t++) {{
+        {isa.prelude_i8()}
+        const uint32_t* wp = w + t * (kp / UV) * UW * NR;
+        const float* sp = sc + t * ngroups * NR;
+        const float* mp = mn + t * ngroups * NR;
+        {nl.join(isa.zero(f"acc_{v}") for v in range(nv))}
+        for (int64_t j = 0; j < ngroups; j++) {{
+            const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+            {nl.join(isa.zero(f"g_{v}") for v in range(nv))}
+            for (int64_t kb = j * gs; kb < k1; kb += 32, wp += 4 * UW * NR) {{
+                const int8_t* xb = xq + kb;
+                {nl.join(blk)}
+                {nl.join(body)}
+                {nl.join(fin)}
+            }}
+            {nl.join(scale)}
+        }}
+        {_store_tile(isa, spec, [f"acc_{v}" for v in range(nv)], "y + t * NR", "(n - t * NR)")}
+    }}
+    free(xsum); free(dx); free(xq);
+}}
+"""
+
+
 def generate(spec: KernelSpec) -> str:
     """The C source of ``spec``'s kernel (one exported function named ``spec.name``).
 
@@ -412,4 +549,4 @@ def generate(spec: KernelSpec) -> str:
     ``nr == spec.nr`` and matching bits and group size.
     """
     isa = ISAS[spec.isa]
-    return _gemv(spec, isa) if spec.kind == "gemv" else _gemm(spec, isa)
+    return {"gemv": _gemv, "gemm": _gemm, "gemv_i8": _gemv_i8}[spec.kind](spec, isa)

@@ -21,7 +21,7 @@ import numpy as np
 from mlroundup.kernels import autotune as _autotune
 from mlroundup.kernels.build import load_library, ptr
 from mlroundup.kernels.cpu import cpu_features
-from mlroundup.qigen.codegen import ISAS, KernelSpec, generate
+from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate
 from mlroundup.qigen.layout import PackedWeight, unit_shape
 
 _I64 = ctypes.c_int64
@@ -45,7 +45,7 @@ def isa_supported(isa: str) -> bool:
 
 def available_isas() -> list[str]:
     """ISA paths runnable here, best first; ``"portable"`` is always last."""
-    return [i for i in ("avx512", "avx2", "portable") if isa_supported(i)]
+    return [i for i in ("avx512vnni", "avx512", "avx2", "portable") if isa_supported(i)]
 
 
 def best_isa() -> str:
@@ -78,7 +78,9 @@ class Kernel:
         x2 = x[None, :] if vec else x
         if x2.ndim != 2 or x2.shape[1] != pw.k:
             raise ValueError(f"invalid x of shape {x.shape}: last dimension must be K={pw.k}")
-        if self.spec.kind == "gemv" and x2.shape[0] != 1:
+        if self.spec.kind == "gemv_i8" and pw.k_padded % 32:
+            raise ValueError(f"the integer GEMV needs K padded to a multiple of 32, got K={pw.k}")
+        if self.spec.kind != "gemm" and x2.shape[0] != 1:
             raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {x2.shape[0]}")
         m = x2.shape[0]
         if pw.k_padded != pw.k:
@@ -91,7 +93,7 @@ class Kernel:
         elif out.shape != (m, pw.n) or out.dtype != np.float32 or not out.flags.c_contiguous:
             raise ValueError(f"invalid out: need C-contiguous float32 of shape {(m, pw.n)}")
         args = [ptr(pw.words, ctypes.c_uint32), ptr(pw.scales), ptr(pw.mins), ptr(xp), ptr(out)]
-        if self.spec.kind == "gemv":
+        if self.spec.kind != "gemm":
             self.fn(*args, pw.n, pw.k_padded, threads)
         else:
             self.fn(*args, m, pw.n, pw.k_padded, threads)
@@ -115,7 +117,7 @@ def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> 
     lib = load_library(generate(spec), spec.name, flags, cache_dir=cache_dir)
     fn = getattr(lib, spec.name)
     p = ctypes.c_void_p
-    if spec.kind == "gemv":
+    if spec.kind != "gemm":
         fn.argtypes = [p, p, p, p, p, _I64, _I64, ctypes.c_int]
     else:
         fn.argtypes = [p, p, p, p, p, _I64, _I64, _I64, ctypes.c_int]
@@ -131,6 +133,10 @@ def spec_group(group_size: int, k: int, bits: int) -> int:
 
 def candidates(kind: str, bits: int, group: int, isa: str) -> list[KernelSpec]:
     """Tile configurations the autotuner tries (GEMV: vectors x accumulators; GEMM: NR x MR)."""
+    if kind == "gemv_i8":
+        if bits != 4 or isa not in INT8_ISAS or group % 32:
+            return []
+        return [KernelSpec(kind, bits, group, nv, 1, isa) for nv in (1, 2)]
     if kind == "gemv":
         grid = [(1, 2), (2, 1), (2, 2), (4, 1)] if isa != "avx512" else [(1, 2), (2, 1), (2, 2)]
     else:
@@ -158,12 +164,15 @@ def tune(
     repeats: int = 5,
     cache_dir: Path | str | None = None,
     force: bool = False,
+    int8_activations: bool = False,
 ) -> tuple[KernelSpec, dict[str, float]]:
     """The fastest kernel spec for an ``N x K`` product (batch ``m``), timed on random codes.
 
     Candidates (every runnable ISA x :func:`candidates`) are compiled first, then timed by
     :func:`mlroundup.kernels.autotune.autotune` (warm-up, median of ``repeats``); the winner is
-    stored per (CPU, shape, format) and returned without timing on later calls.
+    stored per (CPU, shape, format) and returned without timing on later calls. With
+    ``int8_activations`` (GEMV only) the integer kernels, which round activations to int8 per
+    block of 32 (about 1% relative error of a product), compete too.
 
     Returns
     -------
@@ -176,7 +185,10 @@ def tune(
     isas = list(isas or available_isas())
     group = spec_group(group_size, k, bits)
     specs = [s for isa in isas for s in candidates(kind, bits, group, isa)]
-    fmt = f"q{bits}-g{group or 'row'}-{kind}-t{threads or default_threads()}"
+    if int8_activations and kind == "gemv" and -(-k // 32) * 32 == -(-k // 8) * 8:
+        specs += [s for isa in isas for s in candidates("gemv_i8", bits, group, isa)]
+    fmt = f"q{bits}-g{group or 'row'}-{kind}{'-i8' if int8_activations else ''}"
+    fmt += f"-t{threads or default_threads()}"
     shape = (m, n, k)
     by_name = {s.name: s for s in specs}
     stored = _autotune.lookup("qigen", shape, fmt, cache_dir=cache_dir)
@@ -193,7 +205,7 @@ def tune(
         g,
     )
     x = rng.standard_normal((m, k)).astype(np.float32)
-    xin = x[0] if kind == "gemv" else x
+    xin = x if kind == "gemm" else x[0]
     calls = {}
     packed: dict[int, PackedWeight] = {}
     for s in specs:

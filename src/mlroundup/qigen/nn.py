@@ -40,6 +40,19 @@ class QuantLinear(nn.Module):
     bits, group_size : int
     gemv, gemm : Kernel
         The kernels used for one row and for several rows.
+
+    Parameters
+    ----------
+    qw : QuantizedWeight
+    bias : Tensor of shape (out_features,), optional
+    isa : str, optional
+        Kernel ISA (default: the best this CPU runs).
+    autotune : bool
+        Time the GEMV candidates for this shape (remembered per CPU and shape); else a default.
+    threads : int, optional
+        Kernel threads (default :func:`mlroundup.qigen.kernels.default_threads`).
+    int8_activations : bool
+        Let the autotuner pick the integer GEMV (activations rounded to int8 per block of 32).
     """
 
     def __init__(
@@ -50,6 +63,7 @@ class QuantLinear(nn.Module):
         isa: str | None = None,
         autotune: bool = False,
         threads: int | None = None,
+        int8_activations: bool = False,
     ) -> None:
         super().__init__()
         n, k = qw.shape
@@ -59,7 +73,10 @@ class QuantLinear(nn.Module):
         isa = isa or best_isa()
         group = spec_group(qw.group_size, k, qw.bits)
         if autotune:
-            gemv_spec, _ = tune("gemv", n, k, qw.bits, qw.group_size, isas=[isa], threads=threads)
+            gemv_spec, _ = tune(
+                "gemv", n, k, qw.bits, qw.group_size, isas=[isa], threads=threads,
+                int8_activations=int8_activations,
+            )  # fmt: skip
         else:
             gemv_spec = default_spec("gemv", qw.bits, group, isa)
         gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, 4, isa)  # same tile layout
@@ -201,6 +218,7 @@ def quantize_model(
     isa: str | None = None,
     autotune: bool = False,
     threads: int | None = None,
+    int8_activations: bool = False,
     log: Callable[[str], None] = lambda _m: None,
 ) -> nn.Module:
     """Replace every ``nn.Linear`` of a transformers LLaMA-architecture model by a QuantLinear.
@@ -219,7 +237,7 @@ def quantize_model(
     skip : sequence of str
         Names (or name suffixes) of linears to leave in float (default: the output head, as in
         GPTQ and QIGen).
-    isa, autotune, threads
+    isa, autotune, threads, int8_activations
         Passed to :class:`QuantLinear`.
 
     Raises
@@ -229,7 +247,12 @@ def quantize_model(
     """
     if method not in METHODS:
         raise ValueError(f"invalid method={method!r}: one of {METHODS}")
-    kw = {"isa": isa, "autotune": autotune, "threads": threads}
+    kw = {
+        "isa": isa,
+        "autotune": autotune,
+        "threads": threads,
+        "int8_activations": int8_activations,
+    }
     if method == "rtn":
         for name, lin in _linears(model, skip):
             _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))

@@ -160,6 +160,34 @@ def reference_matmul(x: np.ndarray, qw: QuantizedWeight) -> np.ndarray:
     return (np.asarray(x, np.float64) @ qw.dequantize().astype(np.float64).T).astype(np.float32)
 
 
+def quantize_activations_int8(x: np.ndarray, block: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 quantization of a float32 vector per block: ``dx = max|x| / 127``,
+    ``xq = rint(x * (127 / max|x|))`` (all in float32, as the integer kernel computes them).
+
+    Returns ``(xq, dx)``: int8 of x's shape and float32 of shape (len(x) // block,).
+    """
+    xb = np.asarray(x, np.float32).reshape(-1, block)
+    amax = np.abs(xb).max(axis=1)
+    inv = np.where(amax > 0, np.float32(127.0) / np.where(amax > 0, amax, 1), 0).astype(np.float32)
+    xq = np.rint(xb * inv[:, None]).astype(np.int8)
+    return xq.reshape(-1), (amax / np.float32(127.0)).astype(np.float32)
+
+
+def reference_gemv_int8(x: np.ndarray, qw: QuantizedWeight) -> np.ndarray:
+    """Oracle of the integer GEMV: codes times int8 activations (per block of 32), the
+    zero-point term on exact float activations; float64, returned as float32 of shape (N,)."""
+    k = qw.q.shape[1]
+    kp = -(-k // 32) * 32
+    xp = np.zeros(kp, np.float32)
+    xp[:k] = x
+    xq, dx = quantize_activations_int8(xp)
+    xhat = (xq.astype(np.float64) * np.repeat(dx.astype(np.float64), 32))[:k]
+    idx = np.arange(k) // qw.group_size
+    wq = qw.q.astype(np.float64) * qw.scales[:, idx]
+    wm = qw.mins[:, idx].astype(np.float64)
+    return (wq @ xhat + wm @ np.asarray(x, np.float64)).astype(np.float32)
+
+
 def quantize_gptq(
     w: np.ndarray,
     hessian: np.ndarray,
