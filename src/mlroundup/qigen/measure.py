@@ -123,12 +123,14 @@ def gemv_throughput(
     llc_bytes: int | None = None,
     repeats: int = 5,
     tune_repeats: int = 3,
+    kind: str = "gemv",
 ) -> GemvTiming:
-    """Time the autotuned GEMV kernel on an ``n x k`` weight (see module docstring)."""
+    """Time the autotuned GEMV kernel (``kind`` "gemv", or "gemv_i8" for the integer one) on an
+    ``n x k`` weight (see module docstring)."""
     from mlroundup.qigen.kernels import compile_kernel, tune
     from mlroundup.qigen.layout import pack
 
-    spec, _ = tune("gemv", n, k, bits, group_size, threads=threads, repeats=tune_repeats)
+    spec, _ = tune(kind, n, k, bits, group_size, threads=threads, repeats=tune_repeats)
     kern = compile_kernel(spec)
     pw = pack(random_quantized(n, k, bits, group_size), spec.nr)
     copies = 1
