@@ -60,8 +60,10 @@ def _bandwidth_table(scale: str, log: Callable[[str], None], threads: int) -> tu
         "4-bit, group-128 GEMV vs measured read bandwidth",
         ["shape", "weights in", "kernel", "ms", "GB/s", "read GB/s", "fraction"],
         rows,
-        note=(f"{threads} threads; LLC {llc >> 20} MiB; goal: fraction >= 0.8. 'gemv_i8' kernels "
-              "round activations to int8 per block of 32 (not the paper's; llama.cpp's way)."),
+        note=(
+            f"{threads} threads; LLC {llc >> 20} MiB; goal: fraction >= 0.8. 'gemv_i8' kernels "
+            "round activations to int8 per block of 32 (not the paper's; llama.cpp's way)."
+        ),
     )
     return table, bw
 

@@ -36,6 +36,37 @@ def _decode_seconds(model, threads: int, repeats: int) -> float:
     return median_time(step, warmup=1, repeats=repeats)
 
 
+def _tradeoff_figure(results: dict, ppl_fp32: float):
+    """Two panels: perplexity vs MB of the quantized linears, and vs layer tokens/s."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    markers = {2: "v", 3: "s", 4: "o", 8: "^"}
+    for (method, bits, g), (ppl, nbytes, step_s, _chk) in sorted(
+        results.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 1 << 30)
+    ):
+        style = {"marker": markers[bits], "color": f"C{BITS.index(bits)}",
+                 "fillstyle": "full" if method == "gptq" else "none", "linestyle": ""}  # fmt: skip
+        axes[0].plot(nbytes / 1e6, ppl, **style)
+        axes[1].plot(1 / step_s, ppl, **style)
+        axes[0].annotate(f"{method} g{_label(g)}", (nbytes / 1e6, ppl), fontsize=6)
+    for ax in axes:
+        ax.axhline(ppl_fp32, color="k", lw=0.8, ls="--", label="fp32")
+        ax.set_yscale("log")
+    for bits in BITS:
+        axes[0].plot([], [], marker=markers[bits], color=f"C{BITS.index(bits)}", ls="",
+                     label=f"{bits}-bit")  # fmt: skip
+    axes[0].set_xlabel("quantized linear layers (MB)")
+    axes[1].set_xlabel("decode steps/s of the quantized layers (kernels only)")
+    axes[0].set_ylabel("perplexity (held-out text)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def run(ctx):
     import copy
 
@@ -130,7 +161,10 @@ def run(ctx):
     ]
     if best_4 is not None:
         notes.append(f"best 4-bit GPTQ perplexity: {best_4:.3f} (fp32 {ppl_fp32:.3f}).")
+    figures = [("Perplexity vs linear-layer bytes and vs decode speed, per bits x group size "
+                "(the paper's trade-off figure)", _tradeoff_figure(results, ppl_fp32))]  # fmt: skip
     return Outcome(
+        figures=figures,
         values={
             "ppl_increase_4bit_g128": results[("rtn", 4, 128)][0] / ppl_fp32 - 1,
             "smaller_groups_lower_ppl": smaller_better,
