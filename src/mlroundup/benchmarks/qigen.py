@@ -8,8 +8,10 @@ Every ratio is measured side by side in this one run:
 2. PyTorch: fp32 and bf16 ``F.linear`` and ``torch.ao`` dynamic int8 on the same shapes, batch 1;
 3. llama.cpp (only if ``llama_cpp`` is installed: ``scripts/build_llama_cpp.sh``): decode
    latency per token and prompt throughput of the shipped SmolLM2 Q4_1 GGUF vs our 4-bit, group-32
-   kernels (Q4_1 is 4-bit with a scale and a minimum per block of 32: the same format) inside
-   transformers, same threads.
+   kernels (Q4_1 is 4-bit with a scale and a minimum per block of 32: the same format, and our
+   RTN reproduces the shipped weights exactly) inside transformers, same threads; and per-token
+   decode of a random-weight model (TinyLlama-1.1B shapes at quick scale, LLaMA-7B at paper
+   scale) quantized to Q4_0 by llama.cpp, vs our kernels on the same layer shapes.
 """
 
 from __future__ import annotations
@@ -187,6 +189,55 @@ def _llama_cpp_table(log: Callable[[str], None], threads: int) -> Table | str:
     )
 
 
+def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
+    """Per-token decode: llama.cpp Q4_0 on a random-weight model vs our kernels on its shapes."""
+    from mlroundup.experiments.runner import default_cache_dir
+    from mlroundup.qigen.llamacpp import (
+        LLAMA7B,
+        TINYLLAMA,
+        llama_cpp_speed,
+        our_decode_step,
+        quantize_gguf,
+        write_random_gguf,
+    )
+
+    shape = LLAMA7B if scale == "paper" else TINYLLAMA
+    folder = default_cache_dir() / "bench" / "qigen"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = shape.name.split()[0].lower()
+    f16, q40 = folder / f"{stem}-random-f16.gguf", folder / f"{stem}-random-q4_0.gguf"
+    if not q40.exists():
+        if not f16.exists():
+            log(f"writing a random {shape.name} GGUF (one time)")
+            tmp = f16.with_suffix(".tmp")
+            write_random_gguf(tmp, shape)
+            tmp.replace(f16)
+        log("quantizing it with llama.cpp's quantizer (one time)")
+        tmp = q40.with_suffix(".tmp")
+        quantize_gguf(f16, tmp, "Q4_0", threads)
+        tmp.replace(q40)
+        f16.unlink()
+    log(f"llama.cpp decode ({shape.name})")
+    t_l, _ = llama_cpp_speed(q40, threads, n_prompt=16, n_decode=16)
+    rows = [["llama.cpp Q4_0 (whole model)", 4.5, t_l * 1e3, 1 / t_l, 1.0]]
+    for g in (32, 128):
+        log(f"ours 4-bit group {g} ({shape.name})")
+        t_o, nbytes = our_decode_step(shape, 4, g, threads)
+        bpw = 4 + 64 / g
+        rows.append([f"ours 4-bit g{g} (linear layers only)", bpw, t_o * 1e3, 1 / t_o, t_l / t_o])
+    return Table(
+        f"decode per token, {shape.name} with random weights",
+        ["system", "bits/weight", "ms/token", "tokens/s", "speed vs llama.cpp"],
+        rows,
+        note=(
+            f"{threads} threads. Ours times only the GEMVs of every linear layer (output head "
+            "included) with autotuned kernels, so it excludes attention, norms and framework "
+            "overhead that llama.cpp's number includes; our fp32 scale+minimum cost 64/g bits "
+            "per weight (Q4_0: one fp16 scale per 32 = 0.5)."
+        ),  # fmt: skip
+    )
+
+
 def bench(scale: str = "quick", log: Callable[[str], None] = lambda _m: None) -> BenchReport:
     """Run the QIGen benchmark at ``scale`` ("quick" or "paper")."""
     from mlroundup.kernels.cpu import cpu_model, kernel_features
@@ -199,6 +250,10 @@ def bench(scale: str = "quick", log: Callable[[str], None] = lambda _m: None) ->
     llama = _llama_cpp_table(log, threads)
     if isinstance(llama, Table):
         report.tables.append(llama)
+        try:
+            report.tables.append(_llama_cpp_random_table(scale, log, threads))
+        except Exception as exc:  # an optional peer: report why, keep the rest of the benchmark
+            report.notes.append(f"llama.cpp random-weight comparison failed: {exc!r}")
     else:
         report.notes.append(llama)
     report.notes.append(
