@@ -88,9 +88,12 @@ def run(ctx):
     evalw = token_windows(lm.tokenizer, help_text("eval"), 256, n_eval)
     calib = token_windows(lm.tokenizer, help_text("calibration"), 256, n_cal)
     ppl_fp32 = perplexity(base, evalw)
-    configs = [("rtn", b, g) for b in BITS for g in GROUPS]
-    gptq_grid = [(b, g) for b in BITS for g in GROUPS] if not ctx.quick else [(3, 128), (4, 128)]
-    configs += [("gptq", b, g) for b, g in gptq_grid]
+    full = [(b, g) for b in BITS for g in GROUPS]
+    if ctx.quick:  # every group size at 3 and 4 bits, one at 2 and 8; GPTQ at group 128
+        configs = [("rtn", b, g) for b, g in full if b in (3, 4) or g == 128]
+        configs += [("gptq", 3, 128), ("gptq", 4, 128)]
+    else:
+        configs = [(m, b, g) for m in ("rtn", "gptq") for b, g in full]
     rows, results = [], {}
     for method, bits, g in ctx.track(configs, "quantize + perplexity"):
         model = copy.deepcopy(base)
