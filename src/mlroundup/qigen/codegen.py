@@ -16,6 +16,10 @@ unpack-convert-FMA on integer codes. ``nacc`` independent accumulator sets hide 
 
 GEMM (prompt, batch M): codes are dequantized in registers once per tile and reused for ``MR``
 activation rows (``w = s q + m``), so the dequantization cost is divided by ``MR``.
+
+Integer GEMV (``gemv_i8``, beyond the paper; how today's llama.cpp computes): activations rounded
+to int8 per block of 32, 4-bit codes multiplied as unsigned bytes with ``maddubs`` (AVX2) or
+``vpdpbusd`` (AVX-512 VNNI), integer sums scaled to float once per block (see :func:`_gemv_i8`).
 """
 
 from __future__ import annotations
@@ -544,6 +548,8 @@ def generate(spec: KernelSpec) -> str:
                   float* y, int64_t n, int64_t kp, int nthreads);           # x: (kp,), y: (n,)
         void gemm(const uint32_t* w, const float* scales, const float* mins, const float* x,
                   float* y, int64_t m, int64_t n, int64_t kp, int nthreads); # x: (m, kp), y: (m, n)
+
+    ``gemv_i8`` has the GEMV signature and needs ``kp`` to be a multiple of 32.
 
     ``w``, ``scales``, ``mins`` are a :class:`mlroundup.qigen.layout.PackedWeight` with
     ``nr == spec.nr`` and matching bits and group size.
