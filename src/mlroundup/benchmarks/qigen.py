@@ -76,6 +76,7 @@ def _torch_row(n: int, k: int, threads: int) -> list[float]:
     import torch
 
     from mlroundup.kernels.autotune import median_time
+    from mlroundup.qigen.codegen import KernelSpec
     from mlroundup.qigen.kernels import compile_kernel, tune
     from mlroundup.qigen.layout import pack
     from mlroundup.qigen.measure import random_quantized
@@ -98,7 +99,14 @@ def _torch_row(n: int, k: int, threads: int) -> list[float]:
             "int8 dyn": median_time(lambda: dyn(x), repeats=20),
         }
     ratios = [t[p] / t["ours q4"] for p in ("fp32", "bf16", "int8 dyn")]
-    return [*(v * 1e6 for v in t.values()), *ratios]
+    # prompt processing: a batch of 32 rows, our GEMM (same packed layout) vs fp32
+    gemm = compile_kernel(KernelSpec("gemm", 4, spec.group_size, spec.nv, 4, spec.isa))
+    x32 = torch.randn(32, k)
+    x32n, out32 = x32.numpy(), np.empty((32, n), np.float32)
+    with torch.no_grad():
+        t_g = median_time(lambda: gemm(pw, x32n, out32, threads), repeats=10)
+        t_f = median_time(lambda: torch.nn.functional.linear(x32, lin.weight), repeats=10)
+    return [*(v * 1e6 for v in t.values()), *ratios, t_g * 1e6, t_f * 1e6, t_f / t_g]
 
 
 def _torch_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
@@ -114,7 +122,7 @@ def _torch_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
         log(f"pytorch {name}")
         rows.append([name, *_torch_row(*SHAPES[name], threads)])
     return Table(
-        "batch-1 products vs PyTorch (microseconds; ratio > 1: ours faster)",
+        "products vs PyTorch, batch 1 and 32 (microseconds; ratio > 1: ours faster)",
         [
             "shape",
             "ours q4 us",
@@ -124,6 +132,9 @@ def _torch_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
             "x fp32",
             "x bf16",
             "x int8",
+            "ours M=32 us",
+            "fp32 M=32 us",
+            "x fp32 M=32",
         ],  # fmt: skip
         rows,
     )
