@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mlroundup.kernels import autotune as _autotune
-from mlroundup.kernels.build import load_library, ptr
+from mlroundup.kernels.build import CompileError, load_library, ptr
 from mlroundup.kernels.cpu import cpu_features
 from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate
 from mlroundup.qigen.layout import PackedWeight, unit_shape
@@ -113,8 +114,16 @@ def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> 
     # slices (measured: 24 ms instead of 0.12 ms per GEMV here); idle threads that sleep avoid it.
     # Read when libgomp loads, i.e. at the first kernel load; a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    flags = (*ISAS[spec.isa].flags, "-fopenmp")
-    lib = load_library(generate(spec), spec.name, flags, cache_dir=cache_dir)
+    src = generate(spec)
+    try:
+        lib = load_library(src, spec.name, (*ISAS[spec.isa].flags, "-fopenmp"), cache_dir=cache_dir)
+    except CompileError as exc:  # e.g. Apple clang without libomp: build single-threaded
+        if "openmp" not in str(exc).lower() and "omp" not in str(exc).lower():
+            raise
+        warnings.warn(
+            f"{spec.name}: compiler has no OpenMP, kernels run on one thread", stacklevel=2
+        )
+        lib = load_library(src, spec.name, ISAS[spec.isa].flags, cache_dir=cache_dir)
     fn = getattr(lib, spec.name)
     p = ctypes.c_void_p
     if spec.kind != "gemm":
