@@ -24,6 +24,7 @@ METHOD_COMMANDS: dict[str, str] = {
     "rosko": "mlroundup.rosko.cli:rosko",
     "select": "mlroundup.self_consistency.cli:select_cmd",
     "sample": "mlroundup.self_consistency.cli:sample_cmd",
+    "qigen": "mlroundup.qigen.cli:qigen",
 }
 
 

@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "longstep": "mlroundup.benchmarks.longstep_pep:bench",
     "rosko": "mlroundup.benchmarks.rosko:bench",
     "relora": "mlroundup.benchmarks.relora:bench",
+    "qigen": "mlroundup.benchmarks.qigen:bench",
 }
 
 

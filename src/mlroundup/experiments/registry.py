@@ -28,6 +28,8 @@ EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.self_consistency.experiment:HUMANEVAL_EXPERIMENT",
     "mlroundup.self_consistency.experiment:CAPITALS_EXPERIMENT",
 )
+# Not registered yet: "mlroundup.qigen.experiment:QIGEN_SMOLLM2" has never completed a quick-scale
+# run within the ~90 s budget; it is registered once it has.
 
 SCALES: tuple[str, ...] = ("quick", "paper")
 

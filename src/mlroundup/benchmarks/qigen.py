@@ -1,0 +1,275 @@
+"""``mlroundup bench qigen``: QIGen kernels vs the machine's bandwidth, PyTorch and llama.cpp.
+
+Every ratio is measured side by side in this one run:
+
+1. bandwidth: GB/s of weight data per 4-bit GEMV (autotuned kernel) vs the read bandwidth a
+   summing kernel reaches here, for DRAM-resident weights (a rotation of copies bigger than four
+   last-level caches) and cache-resident ones; the paper's goal is >= 80%;
+2. PyTorch: fp32 and bf16 ``F.linear`` and ``torch.ao`` dynamic int8 on the same shapes, batch 1;
+3. llama.cpp (only if ``llama_cpp`` is installed: ``scripts/build_llama_cpp.sh``): decode
+   latency per token and prompt throughput of the shipped SmolLM2 Q4_1 GGUF vs our 4-bit, group-32
+   kernels (Q4_1 is 4-bit with a scale and a minimum per block of 32: the same format, and our
+   RTN reproduces the shipped weights exactly) inside transformers, same threads; and per-token
+   decode of a random-weight model (TinyLlama-1.1B shapes at quick scale, LLaMA-7B at paper
+   scale) quantized to Q4_0 by llama.cpp, vs our kernels on the same layer shapes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from mlroundup.benchmarks import BenchReport
+from mlroundup.experiments.schema import Table
+
+
+def _threads() -> int:
+    from mlroundup.qigen.kernels import default_threads
+
+    return default_threads()
+
+
+def _bandwidth_table(scale: str, log: Callable[[str], None], threads: int) -> tuple[Table, dict]:
+    from mlroundup.qigen.measure import (
+        SHAPES,
+        gemv_throughput,
+        last_level_cache_bytes,
+        read_bandwidth,
+    )
+
+    llc = last_level_cache_bytes()
+    log("read bandwidth")
+    bw = {"dram": read_bandwidth(8 * llc, threads), "cache": read_bandwidth(llc // 8, threads)}
+    names = list(SHAPES) if scale == "paper" else [
+        "smollm2 gate/up 1536x576", "smollm2 lm_head 49152x576", "llama7b q/k/v/o 4096x4096",
+    ]  # fmt: skip
+    from mlroundup.qigen.codegen import INT8_ISAS
+    from mlroundup.qigen.kernels import available_isas
+
+    kinds = ["gemv"] + (["gemv_i8"] if set(INT8_ISAS) & set(available_isas()) else [])
+    rows = []
+    for name in names:
+        n, k = SHAPES[name]
+        for where in ("dram", "cache"):
+            for kind in kinds:
+                log(f"{kind} {name} ({where})")
+                t = gemv_throughput(n, k, 4, 128, threads=threads, dram=where == "dram",
+                                    llc_bytes=llc, kind=kind)  # fmt: skip
+                rows.append([name, where, t.kernel, t.seconds * 1e3, t.gbps, bw[where] / 1e9,
+                             t.gbps * 1e9 / bw[where]])  # fmt: skip
+    table = Table(
+        "4-bit, group-128 GEMV vs measured read bandwidth",
+        ["shape", "weights in", "kernel", "ms", "GB/s", "read GB/s", "fraction"],
+        rows,
+        note=(
+            f"{threads} threads; LLC {llc >> 20} MiB; goal: fraction >= 0.8. 'gemv_i8' kernels "
+            "round activations to int8 per block of 32 (not the paper's; llama.cpp's way)."
+        ),
+    )
+    return table, bw
+
+
+def _torch_row(n: int, k: int, threads: int) -> list[float]:
+    """Microseconds of ours / fp32 / bf16 / dynamic int8 at batch 1, then PyTorch's / ours."""
+    import numpy as np
+    import torch
+
+    from mlroundup.kernels.autotune import median_time
+    from mlroundup.qigen.codegen import KernelSpec
+    from mlroundup.qigen.kernels import compile_kernel, tune
+    from mlroundup.qigen.layout import pack
+    from mlroundup.qigen.measure import random_quantized
+
+    lin = torch.nn.Linear(k, n, bias=False)
+    x = torch.randn(1, k)
+    dyn = torch.ao.quantization.quantize_dynamic(
+        torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8
+    )
+    wb, xb = lin.weight.detach().bfloat16(), x.bfloat16()
+    spec, _ = tune("gemv", n, k, 4, 128, threads=threads)
+    kern = compile_kernel(spec)
+    pw = pack(random_quantized(n, k, 4, 128), spec.nr)
+    xn, out = x.numpy()[0], np.empty((1, n), np.float32)
+    with torch.no_grad():
+        t = {
+            "ours q4": median_time(lambda: kern(pw, xn, out, threads), repeats=20),
+            "fp32": median_time(lambda: torch.nn.functional.linear(x, lin.weight), repeats=20),
+            "bf16": median_time(lambda: torch.nn.functional.linear(xb, wb), repeats=20),
+            "int8 dyn": median_time(lambda: dyn(x), repeats=20),
+        }
+    ratios = [t[p] / t["ours q4"] for p in ("fp32", "bf16", "int8 dyn")]
+    # prompt processing: a batch of 32 rows, our GEMM (same packed layout) vs fp32
+    gemm = compile_kernel(KernelSpec("gemm", 4, spec.group_size, spec.nv, 4, spec.isa))
+    x32 = torch.randn(32, k)
+    x32n, out32 = x32.numpy(), np.empty((32, n), np.float32)
+    with torch.no_grad():
+        t_g = median_time(lambda: gemm(pw, x32n, out32, threads), repeats=10)
+        t_f = median_time(lambda: torch.nn.functional.linear(x32, lin.weight), repeats=10)
+    return [*(v * 1e6 for v in t.values()), *ratios, t_g * 1e6, t_f * 1e6, t_f / t_g]
+
+
+def _torch_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
+    import torch
+
+    from mlroundup.qigen.measure import SHAPES
+
+    torch.set_num_threads(threads)
+    names = list(SHAPES) if scale == "paper" else ["smollm2 gate/up 1536x576",
+                                                   "llama7b q/k/v/o 4096x4096"]  # fmt: skip
+    rows = []
+    for name in names:
+        log(f"pytorch {name}")
+        rows.append([name, *_torch_row(*SHAPES[name], threads)])
+    return Table(
+        "products vs PyTorch, batch 1 and 32 (microseconds; ratio > 1: ours faster)",
+        [
+            "shape",
+            "ours q4 us",
+            "fp32 us",
+            "bf16 us",
+            "int8 dyn us",
+            "x fp32",
+            "x bf16",
+            "x int8",
+            "ours M=32 us",
+            "fp32 M=32 us",
+            "x fp32 M=32",
+        ],  # fmt: skip
+        rows,
+    )
+
+
+def _llama_cpp_table(log: Callable[[str], None], threads: int) -> Table | str:
+    try:
+        import llama_cpp
+    except ImportError:
+        return ("llama.cpp comparison skipped: llama-cpp-python is not installed "
+                "(one-time build: scripts/build_llama_cpp.sh)")  # fmt: skip
+    import torch
+
+    from mlroundup.models import gguf_path, load_smollm2
+    from mlroundup.qigen.nn import quantize_model
+
+    n_prompt, n_decode = 128, 32
+    log("llama.cpp SmolLM2 Q4_1")
+    llm = llama_cpp.Llama(
+        model_path=str(gguf_path()), n_ctx=512, n_threads=threads, n_threads_batch=threads,
+        n_batch=512, verbose=False,
+    )  # fmt: skip
+    prompt = [1 + (i * 37) % 4000 for i in range(n_prompt)]
+    llm.reset()
+    t0 = time.perf_counter()
+    llm.eval(prompt)
+    t_prompt_l = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(n_decode):
+        llm.eval([100 + i])
+    t_tok_l = (time.perf_counter() - t0) / n_decode
+    del llm
+
+    log("ours: SmolLM2 4-bit group 32 in transformers")
+    torch.set_num_threads(threads)
+    lm = load_smollm2()
+    quantize_model(lm.model, 4, 32, "rtn", threads=threads)
+    model = lm.model
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = model(ids, use_cache=True)
+        t_prompt_o = time.perf_counter() - t0
+        past = out.past_key_values
+        t0 = time.perf_counter()
+        for i in range(n_decode):
+            out = model(torch.tensor([[100 + i]]), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+        t_tok_o = (time.perf_counter() - t0) / n_decode
+    rows = [
+        ["decode ms/token", t_tok_l * 1e3, t_tok_o * 1e3, t_tok_l / t_tok_o],
+        ["prompt tokens/s", n_prompt / t_prompt_l, n_prompt / t_prompt_o, t_prompt_l / t_prompt_o],
+    ]
+    return Table(
+        f"SmolLM2-135M: llama.cpp {llama_cpp.__version__} Q4_1 vs ours (4-bit, group 32)",
+        ["measure", "llama.cpp", "ours", "speed ratio (ours/llama.cpp)"],
+        rows,
+        note=(
+            f"{threads} threads; {n_prompt}-token prompt, {n_decode} decoded tokens; ours "
+            "keeps lm_head in fp32 (llama.cpp's file holds it quantized) and runs inside "
+            "transformers' Python forward."
+        ),  # fmt: skip
+    )
+
+
+def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
+    """Per-token decode: llama.cpp Q4_0 on a random-weight model vs our kernels on its shapes."""
+    from mlroundup.experiments.runner import default_cache_dir
+    from mlroundup.qigen.llamacpp import (
+        LLAMA7B,
+        TINYLLAMA,
+        llama_cpp_speed,
+        our_decode_step,
+        quantize_gguf,
+        write_random_gguf,
+    )
+
+    shape = LLAMA7B if scale == "paper" else TINYLLAMA
+    folder = default_cache_dir() / "bench" / "qigen"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = shape.name.split()[0].lower()
+    f16, q40 = folder / f"{stem}-random-f16.gguf", folder / f"{stem}-random-q4_0.gguf"
+    if not q40.exists():
+        if not f16.exists():
+            log(f"writing a random {shape.name} GGUF (one time)")
+            tmp = f16.with_suffix(".tmp")
+            write_random_gguf(tmp, shape)
+            tmp.replace(f16)
+        log("quantizing it with llama.cpp's quantizer (one time)")
+        tmp = q40.with_suffix(".tmp")
+        quantize_gguf(f16, tmp, "Q4_0", threads)
+        tmp.replace(q40)
+        f16.unlink()
+    log(f"llama.cpp decode ({shape.name})")
+    t_l, _ = llama_cpp_speed(q40, threads, n_prompt=16, n_decode=16)
+    rows = [["llama.cpp Q4_0 (whole model)", 4.5, t_l * 1e3, 1 / t_l, 1.0]]
+    for g in (32, 128):
+        log(f"ours 4-bit group {g} ({shape.name})")
+        t_o, nbytes = our_decode_step(shape, 4, g, threads)
+        bpw = 4 + 64 / g
+        rows.append([f"ours 4-bit g{g} (linear layers only)", bpw, t_o * 1e3, 1 / t_o, t_l / t_o])
+    return Table(
+        f"decode per token, {shape.name} with random weights",
+        ["system", "bits/weight", "ms/token", "tokens/s", "speed vs llama.cpp"],
+        rows,
+        note=(
+            f"{threads} threads. Ours times only the GEMVs of every linear layer (output head "
+            "included) with autotuned kernels, so it excludes attention, norms and framework "
+            "overhead that llama.cpp's number includes; our fp32 scale+minimum cost 64/g bits "
+            "per weight (Q4_0: one fp16 scale per 32 = 0.5)."
+        ),  # fmt: skip
+    )
+
+
+def bench(scale: str = "quick", log: Callable[[str], None] = lambda _m: None) -> BenchReport:
+    """Run the QIGen benchmark at ``scale`` ("quick" or "paper")."""
+    from mlroundup.kernels.cpu import cpu_model, kernel_features
+
+    threads = _threads()
+    report = BenchReport("qigen", "QIGen generated kernels")
+    table, _ = _bandwidth_table(scale, log, threads)
+    report.tables.append(table)
+    report.tables.append(_torch_table(scale, log, threads))
+    llama = _llama_cpp_table(log, threads)
+    if isinstance(llama, Table):
+        report.tables.append(llama)
+        try:
+            report.tables.append(_llama_cpp_random_table(scale, log, threads))
+        except Exception as exc:  # an optional peer: report why, keep the rest of the benchmark
+            report.notes.append(f"llama.cpp random-weight comparison failed: {exc!r}")
+    else:
+        report.notes.append(llama)
+    report.notes.append(
+        f"CPU {cpu_model()} [{' '.join(kernel_features())}], {threads} threads, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; timings on a machine shared "
+        "with other jobs are noisy: compare ratios within one run."
+    )
+    return report

@@ -1,0 +1,558 @@
+"""Generate the C source of QIGen's GEMV / GEMM kernels: one skeleton, one vocabulary per ISA.
+
+:func:`generate` turns a :class:`KernelSpec` into a complete C translation unit exporting one
+function named :attr:`KernelSpec.name`. The skeleton (this module's ``_gemv`` / ``_gemm``) fixes
+the loop nest; the vocabulary classes (:class:`Portable`, :class:`AVX2`, :class:`AVX512`) only spell
+single vector statements. Every parameter that changes the code is in the kernel's name, e.g.
+``qigen_q4_g128_gemv_1x16_a2__avx2``; the source starts with a comment naming the spec that made it.
+
+Loop nest (notation of BLIS: the tile loop is "JR" over ``NR`` output rows, the batch loop "IR"
+over ``MR`` activation rows; K is streamed whole, group by group):
+
+GEMV (decode, batch 1), with QIGen's zero-point trick: for output row ``n`` and group
+``j`` with scale ``s`` and minimum ``m``, ``sum_k (s q_k + m) x_k = s * sum_k q_k x_k + m * X_j``
+where ``X_j = sum_{k in j} x_k`` is computed once per call; the inner loop is then only
+unpack-convert-FMA on integer codes. ``nacc`` independent accumulator sets hide FMA latency.
+
+GEMM (prompt, batch M): codes are dequantized in registers once per tile and reused for ``MR``
+activation rows (``w = s q + m``), so the dequantization cost is divided by ``MR``.
+
+Integer GEMV (``gemv_i8``, beyond the paper; how today's llama.cpp computes): activations rounded
+to int8 per block of 32, 4-bit codes multiplied as unsigned bytes with ``maddubs`` (AVX2) or
+``vpdpbusd`` (AVX-512 VNNI), integer sums scaled to float once per block (see :func:`_gemv_i8`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlroundup.qigen.layout import unit_shape
+from mlroundup.qigen.quant import check_bits
+
+KINDS = ("gemv", "gemm", "gemv_i8")
+#: ISAs with an integer (int8-activation) GEMV.
+INT8_ISAS = ("avx2", "avx512vnni")
+
+
+class Portable:
+    """Portable C (GCC/Clang vector extensions, any architecture): 8 lanes per vector.
+
+    The compiler lowers the vector types to whatever the target has (SSE2, NEON, or scalars).
+    """
+
+    name = "portable"
+    lanes = 8
+    flags: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    headers = (
+        "typedef float vf_ __attribute__((vector_size(32)));\n"
+        "typedef uint32_t vu_ __attribute__((vector_size(32)));\n"
+    )
+
+    def prelude(self, bits: int) -> str:
+        return ""
+
+    def zero(self, v: str) -> str:
+        return f"vf_ {v} = {{0}};"
+
+    def load_f(self, v: str, p: str) -> str:
+        return f"vf_ {v}; memcpy(&{v}, {p}, sizeof {v});"
+
+    def load_w(self, v: str, p: str) -> str:
+        return f"vu_ {v}; memcpy(&{v}, {p}, sizeof {v});"
+
+    def extract(self, v: str, lo: str, off: int, bits: int, hi: str | None) -> str:
+        e = f"({lo} >> {off})" if off else lo
+        if hi is not None:
+            e = f"({e} | ({hi} << {32 - off}))"
+        if off + bits != 32 or hi is not None:
+            e = f"({e} & {2**bits - 1}u)"
+        return f"vf_ {v} = __builtin_convertvector({e}, vf_);"
+
+    def extract_in_place(self, v: str, lo: str, off: int, bits: int) -> str:
+        """Codes times ``2**off`` (masked in place, not shifted down); needs ``off + bits < 32``."""
+        return f"vf_ {v} = __builtin_convertvector({lo} & {(2**bits - 1) << off}u, vf_);"
+
+    def fma_scalar(self, acc: str, s: str, v: str) -> str:
+        return f"{acc} += ({s}) * {v};"
+
+    def fma_vec(self, acc: str, a: str, b: str) -> str:
+        return f"{acc} += {a} * {b};"
+
+    def fma_decl(self, v: str, a: str, b: str, c: str) -> str:
+        return f"vf_ {v} = {a} * {b} + {c};"
+
+    def add(self, acc: str, b: str) -> str:
+        return f"{acc} += {b};"
+
+    def store(self, p: str, v: str) -> str:
+        return f"memcpy({p}, &{v}, sizeof {v});"
+
+
+class _X86(Portable):
+    """Shared spelling of the x86 intrinsic vocabularies (``P`` is the intrinsic prefix)."""
+
+    P = ""
+    ftype = ""
+    itype = ""
+    headers = "#include <immintrin.h>\n"
+
+    def prelude(self, bits: int) -> str:
+        return f"const {self.itype} mask_ = {self.P}_set1_epi32({2**bits - 1});"
+
+    def zero(self, v: str) -> str:
+        return f"{self.ftype} {v} = {self.P}_setzero_ps();"
+
+    def load_f(self, v: str, p: str) -> str:
+        return f"{self.ftype} {v} = {self.P}_loadu_ps({p});"
+
+    def load_w(self, v: str, p: str) -> str:
+        return f"{self.itype} {v} = {self.P}_loadu_si{self.lanes * 32}((const void*)({p}));"
+
+    def extract(self, v: str, lo: str, off: int, bits: int, hi: str | None) -> str:
+        P = self.P
+        e = f"{P}_srli_epi32({lo}, {off})" if off else lo
+        if hi is not None:
+            e = f"{P}_or_si{self.lanes * 32}({e}, {P}_slli_epi32({hi}, {32 - off}))"
+        if off + bits != 32 or hi is not None:
+            e = f"{P}_and_si{self.lanes * 32}({e}, mask_)"
+        return f"{self.ftype} {v} = {P}_cvtepi32_ps({e});"
+
+    def extract_in_place(self, v: str, lo: str, off: int, bits: int) -> str:
+        m = (2**bits - 1) << off
+        e = f"{self.P}_and_si{self.lanes * 32}({lo}, {self.P}_set1_epi32((int){m}u))"
+        return f"{self.ftype} {v} = {self.P}_cvtepi32_ps({e});"
+
+    def fma_scalar(self, acc: str, s: str, v: str) -> str:
+        return f"{acc} = {self.P}_fmadd_ps({self.P}_set1_ps({s}), {v}, {acc});"
+
+    def fma_vec(self, acc: str, a: str, b: str) -> str:
+        return f"{acc} = {self.P}_fmadd_ps({a}, {b}, {acc});"
+
+    def fma_decl(self, v: str, a: str, b: str, c: str) -> str:
+        return f"{self.ftype} {v} = {self.P}_fmadd_ps({a}, {b}, {c});"
+
+    def add(self, acc: str, b: str) -> str:
+        return f"{acc} = {self.P}_add_ps({acc}, {b});"
+
+    def store(self, p: str, v: str) -> str:
+        return f"{self.P}_storeu_ps({p}, {v});"
+
+    # integer path (4-bit codes x int8 activations)
+    def prelude_i8(self) -> str:
+        return (
+            f"const {self.itype} nib_ = {self.P}_set1_epi32(0x0F0F0F0F);\n"
+            f"const {self.itype} ones16_ = {self.P}_set1_epi16(1);"
+        )
+
+    def izero(self, v: str) -> str:
+        return f"{self.itype} {v} = {self.P}_setzero_si{self.lanes * 32}();"
+
+    def nibbles(self, lo: str, hi: str, w: str) -> str:
+        b = self.lanes * 32
+        return (
+            f"{self.itype} {lo} = {self.P}_and_si{b}({w}, nib_); "
+            f"{self.itype} {hi} = {self.P}_and_si{b}({self.P}_srli_epi32({w}, 4), nib_);"
+        )
+
+    def dot2_u8s8(self, acc: str, u1: str, s1: str, u2: str, s2: str) -> str:
+        """``acc += u1 . s1 + u2 . s2`` per 32-bit lane (4 unsigned x signed byte products each);
+        ``s1``, ``s2`` are int32 scalars broadcast to every lane. Without VNNI: maddubs pairs
+        (at most 4 * 15 * 127 = 7620 per 16-bit lane, no saturation), then madd with ones."""
+        P = self.P
+        return (
+            f"{acc} = {P}_add_epi32({acc}, {P}_madd_epi16({P}_add_epi16("
+            f"{P}_maddubs_epi16({u1}, {P}_set1_epi32({s1})), "
+            f"{P}_maddubs_epi16({u2}, {P}_set1_epi32({s2}))), ones16_));"
+        )
+
+    def cvt_i(self, v: str, i: str) -> str:
+        return f"{self.ftype} {v} = {self.P}_cvtepi32_ps({i});"
+
+
+class AVX2(_X86):
+    """AVX2 + FMA: 8 float lanes in ``__m256``."""
+
+    name = "avx2"
+    lanes = 8
+    P = "_mm256"
+    ftype, itype = "__m256", "__m256i"
+    flags = ("-mavx2", "-mfma")
+    features = ("avx2", "fma")
+
+
+class AVX512(_X86):
+    """AVX-512F: 16 float lanes in ``__m512`` (generated and compiled everywhere; run only where
+    the CPU reports ``avx512f``)."""
+
+    name = "avx512"
+    lanes = 16
+    P = "_mm512"
+    ftype, itype = "__m512", "__m512i"
+    flags = ("-mavx512f", "-mfma")
+    features = ("avx512f",)
+
+
+class AVX512VNNI(AVX512):
+    """AVX-512 with VNNI: the float kernels of :class:`AVX512`, and ``vpdpbusd`` (4 byte products
+    summed into a 32-bit lane in one instruction) in the integer GEMV."""
+
+    name = "avx512vnni"
+    flags = ("-mavx512f", "-mavx512bw", "-mavx512vnni", "-mfma")
+    features = ("avx512f", "avx512bw", "avx512_vnni")
+
+    def dot2_u8s8(self, acc: str, u1: str, s1: str, u2: str, s2: str) -> str:
+        P = self.P
+        return (
+            f"{acc} = {P}_dpbusd_epi32({P}_dpbusd_epi32({acc}, {u1}, {P}_set1_epi32({s1})), "
+            f"{u2}, {P}_set1_epi32({s2}));"
+        )
+
+
+ISAS: dict[str, Portable] = {v.name: v for v in (Portable(), AVX2(), AVX512(), AVX512VNNI())}
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """Everything that changes a kernel's code.
+
+    Parameters
+    ----------
+    kind : {"gemv", "gemm"}
+    bits : {2, 3, 4, 8}
+    group_size : int
+        Group length along K (a multiple of the packing unit); 0 for whole-row groups.
+    nv : int
+        Vectors per tile, so ``NR = nv * lanes`` output rows per tile.
+    nacc : int
+        GEMV: independent accumulator sets; GEMM: ``MR``, activation rows per register block.
+    isa : {"portable", "avx2", "avx512"}
+    """
+
+    kind: str
+    bits: int
+    group_size: int
+    nv: int
+    nacc: int
+    isa: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"invalid kind={self.kind!r}: one of {KINDS}")
+        check_bits(self.bits)
+        if self.isa not in ISAS:
+            raise ValueError(f"invalid isa={self.isa!r}: one of {tuple(ISAS)}")
+        uv, _ = unit_shape(self.bits)
+        if self.group_size < 0 or self.group_size % uv:
+            raise ValueError(
+                f"invalid group_size={self.group_size}: 0 (whole row) or a multiple of {uv}"
+            )
+        if self.kind == "gemv_i8" and (
+            self.bits != 4 or self.isa not in INT8_ISAS or self.group_size % 32
+        ):
+            raise ValueError(
+                f"the integer GEMV needs bits=4, isa in {INT8_ISAS} and group_size 0 or a "
+                f"multiple of 32; got bits={self.bits}, isa={self.isa!r}, "
+                f"group_size={self.group_size}"
+            )
+        if not 1 <= self.nv <= 8:
+            raise ValueError(f"invalid nv={self.nv}: 1..8")
+        if not 1 <= self.nacc <= 8:
+            raise ValueError(f"invalid nacc={self.nacc}: 1..8")
+
+    @property
+    def nr(self) -> int:
+        """Output rows per tile."""
+        return self.nv * ISAS[self.isa].lanes
+
+    @property
+    def name(self) -> str:
+        g = f"g{self.group_size}" if self.group_size else "grow"
+        mr = self.nacc if self.kind == "gemm" else 1
+        acc = "" if self.kind == "gemm" else f"_a{self.nacc}"
+        return f"qigen_q{self.bits}_{g}_{self.kind}_{mr}x{self.nr}{acc}__{self.isa}"
+
+
+def _in_place(off: int, bits: int, hi: str | int | None) -> bool:
+    """A code can be masked in place when it neither straddles words nor reaches the sign bit
+    (the prescaled activation ``x * 2**-off``, off <= 30, only underflows for |x| < 1e-29)."""
+    return hi is None and 0 < off and off + bits < 32
+
+
+def _unpack_unit(isa: Portable, spec: KernelSpec, wptr: str) -> tuple[list[str], list[tuple]]:
+    """Statements loading one packing unit of a tile, and per value i the (lo, off, hi) words."""
+    uv, uw = unit_shape(spec.bits)
+    lines = []
+    for w in range(uw):
+        for v in range(spec.nv):
+            lines.append(isa.load_w(f"w{w}_{v}", f"{wptr} + {w * spec.nr + v * isa.lanes}"))
+    vals = []
+    for i in range(uv):
+        w, off = divmod(i * spec.bits, 32)
+        vals.append((w, off, w + 1 if off + spec.bits > 32 else None))
+    return lines, vals
+
+
+def _header(spec: KernelSpec, isa: Portable) -> str:
+    uv, uw = unit_shape(spec.bits)
+    return (
+        f"/* Generated by mlroundup.qigen.codegen from {spec!r}.\n"
+        f"   Do not edit: regenerate. Unit: {uv} values in {uw} words; NR={spec.nr}. */\n"
+        "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"
+        f"{isa.headers}"
+        f"#define NR {spec.nr}\n#define UV {uv}\n#define UW {uw}\n#define GS {spec.group_size}\n"
+    )
+
+
+def _store_tile(isa: Portable, spec: KernelSpec, accs: list[str], ydst: str, nvalid: str) -> str:
+    out = [f"if ({nvalid} >= NR) {{"]
+    out += [isa.store(f"{ydst} + {v * isa.lanes}", a) for v, a in enumerate(accs)]
+    out.append("} else { float t_[NR];")
+    out += [isa.store(f"t_ + {v * isa.lanes}", a) for v, a in enumerate(accs)]
+    out.append(f"memcpy({ydst}, t_, (size_t){nvalid} * sizeof(float)); }}")
+    return "\n".join(out)
+
+
+def _gemv(spec: KernelSpec, isa: Portable) -> str:
+    nv, na, L = spec.nv, spec.nacc, isa.lanes
+    unit_lines, vals = _unpack_unit(isa, spec, "wp")
+    body = list(unit_lines)
+    for i, (w, off, hi) in enumerate(vals):
+        for v in range(nv):
+            if _in_place(off, spec.bits, hi):
+                body.append(isa.extract_in_place(f"c{i}_{v}", f"w{w}_{v}", off, spec.bits))
+            else:
+                hiw = None if hi is None else f"w{hi}_{v}"
+                body.append(isa.extract(f"c{i}_{v}", f"w{w}_{v}", off, spec.bits, hiw))
+            body.append(isa.fma_scalar(f"g{i % na}_{v}", f"xk[{i}]", f"c{i}_{v}"))
+    prescale = ", ".join(
+        f"{2.0**-off if _in_place(off, spec.bits, hi) else 1.0:.9e}f" for _w, off, hi in vals
+    )
+    gzero = [isa.zero(f"g{a}_{v}") for a in range(na) for v in range(nv)]
+    reduce = [isa.add(f"g0_{v}", f"g{a}_{v}") for a in range(1, na) for v in range(nv)]
+    scale = []
+    for v in range(nv):
+        scale.append(isa.load_f(f"s_{v}", f"sp + j * NR + {v * L}"))
+        scale.append(isa.load_f(f"m_{v}", f"mp + j * NR + {v * L}"))
+        scale.append(isa.fma_vec(f"acc_{v}", f"g0_{v}", f"s_{v}"))
+        scale.append(isa.fma_scalar(f"acc_{v}", "xsum[j]", f"m_{v}"))
+    nl = "\n"
+    return f"""{_header(spec, isa)}
+void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const float* restrict mn,
+                 const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads)
+{{
+    const int64_t gs = GS ? GS : kp;
+    const int64_t ngroups = (kp + gs - 1) / gs;
+    const int64_t ntiles = (n + NR - 1) / NR;
+    /* Codes are masked in place (value * 2^off) instead of shifted down, so the activations
+       are prescaled by 2^-off once per call: one instruction less per code, same products. */
+    static const float prescale[UV] = {{{prescale}}};
+    float* xsum = (float*)malloc((size_t)ngroups * sizeof(float));
+    float* xs = (float*)malloc((size_t)kp * sizeof(float));
+    for (int64_t k = 0; k < kp; k++) xs[k] = x[k] * prescale[k % UV];
+    for (int64_t j = 0; j < ngroups; j++) {{
+        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+        float s = 0.0f;
+        for (int64_t k = j * gs; k < k1; k++) s += x[k];
+        xsum[j] = s;
+    }}
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t t = 0; t < ntiles; t++) {{
+        {isa.prelude(spec.bits)}
+        const uint32_t* wp = w + t * (kp / UV) * UW * NR;
+        const float* sp = sc + t * ngroups * NR;
+        const float* mp = mn + t * ngroups * NR;
+        {nl.join(isa.zero(f"acc_{v}") for v in range(nv))}
+        for (int64_t j = 0; j < ngroups; j++) {{
+            const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+            {nl.join(gzero)}
+            for (int64_t k = j * gs; k < k1; k += UV, wp += UW * NR) {{
+                const float* xk = xs + k;
+                {nl.join(body)}
+            }}
+            {nl.join(reduce)}
+            {nl.join(scale)}
+        }}
+        {_store_tile(isa, spec, [f"acc_{v}" for v in range(nv)], "y + t * NR", "(n - t * NR)")}
+    }}
+    free(xsum);
+    free(xs);
+}}
+"""
+
+
+def _gemm_tile(spec: KernelSpec, isa: Portable, mr: int) -> str:
+    nv, L = spec.nv, isa.lanes
+    unit_lines, vals = _unpack_unit(isa, spec, "wp")
+    body = list(unit_lines)
+    for i, (w, off, hi) in enumerate(vals):
+        for v in range(nv):
+            body.append(
+                isa.extract(
+                    f"c{i}_{v}", f"w{w}_{v}", off, spec.bits, None if hi is None else f"w{hi}_{v}"
+                )
+            )
+            body.append(isa.fma_decl(f"d{i}_{v}", f"c{i}_{v}", f"s_{v}", f"m_{v}"))
+            for r in range(mr):
+                body.append(isa.fma_scalar(f"acc{r}_{v}", f"xk[{r} * kp + {i}]", f"d{i}_{v}"))
+    nl = "\n"
+    load_sm = []
+    for v in range(nv):
+        load_sm.append(isa.load_f(f"s_{v}", f"sp + j * NR + {v * L}"))
+        load_sm.append(isa.load_f(f"m_{v}", f"mp + j * NR + {v * L}"))
+    stores = [
+        _store_tile(isa, spec, [f"acc{r}_{v}" for v in range(nv)], f"y + {r} * ldy", "nvalid")
+        for r in range(mr)
+    ]
+    return f"""
+static inline void tile_{mr}(const uint32_t* restrict wp, const float* restrict sp,
+                             const float* restrict mp, const float* restrict x, float* restrict y,
+                             int64_t kp, int64_t gs, int64_t ngroups, int64_t ldy, int64_t nvalid)
+{{
+    {isa.prelude(spec.bits)}
+    {nl.join(isa.zero(f"acc{r}_{v}") for r in range(mr) for v in range(nv))}
+    for (int64_t j = 0; j < ngroups; j++) {{
+        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+        {nl.join(load_sm)}
+        for (int64_t k = j * gs; k < k1; k += UV, wp += UW * NR) {{
+            const float* xk = x + k;
+            {nl.join(body)}
+        }}
+    }}
+    {nl.join(stores)}
+}}
+"""
+
+
+def _gemm(spec: KernelSpec, isa: Portable) -> str:
+    mr = spec.nacc
+    tiles = "".join(_gemm_tile(spec, isa, r) for r in range(1, mr + 1))
+    cases = "\n".join(
+        f"            case {r}: tile_{r}(wp, sp, mp, xr, yr, kp, gs, ngroups, n, nvalid); break;"
+        for r in range(1, mr + 1)
+    )
+    return f"""{_header(spec, isa)}#define MR {mr}
+{tiles}
+void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const float* restrict mn,
+                 const float* restrict x, float* restrict y, int64_t m, int64_t n, int64_t kp,
+                 int nthreads)
+{{
+    const int64_t gs = GS ? GS : kp;
+    const int64_t ngroups = (kp + gs - 1) / gs;
+    const int64_t ntiles = (n + NR - 1) / NR;
+    const int64_t nmb = (m + MR - 1) / MR;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t idx = 0; idx < ntiles * nmb; idx++) {{
+        const int64_t t = idx / nmb, mb = idx % nmb;
+        const uint32_t* wp = w + t * (kp / UV) * UW * NR;
+        const float* sp = sc + t * ngroups * NR;
+        const float* mp = mn + t * ngroups * NR;
+        const float* xr = x + mb * MR * kp;
+        float* yr = y + mb * MR * n + t * NR;
+        const int64_t rows = m - mb * MR < MR ? m - mb * MR : MR;
+        const int64_t nvalid = n - t * NR;
+        switch (rows) {{
+{cases}
+        }}
+    }}
+}}
+"""
+
+
+def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
+    """Integer GEMV: activations quantized to int8 per block of 32 (scale ``dx_b = max|x|/127``),
+    4-bit codes multiplied as unsigned bytes. A packed word of one row holds 8 consecutive codes,
+    the even-indexed ones in the low nibbles of its 4 bytes and the odd-indexed in the high
+    nibbles, so the activations of each 8-value unit are stored reordered as
+    ``(x0, x2, x4, x6, x1, x3, x5, x7)``: two 32-bit broadcasts per unit. Per block the integer
+    sums become float with ``dx_b``; the zero-point term uses the exact float sums ``X_j``."""
+    nv = spec.nv
+    body = []
+    for u in range(4):  # 4 units of 8 codes = one activation block of 32
+        body.append(f"int32_t xe{u}, xo{u}; memcpy(&xe{u}, xb + {8 * u}, 4); "
+                    f"memcpy(&xo{u}, xb + {8 * u + 4}, 4);")  # fmt: skip
+        for v in range(nv):
+            body.append(isa.load_w(f"w{u}_{v}", f"wp + {u * spec.nr + v * isa.lanes}"))
+            body.append(isa.nibbles(f"lo{u}_{v}", f"hi{u}_{v}", f"w{u}_{v}"))
+            body.append(isa.dot2_u8s8(f"ia_{v}", f"lo{u}_{v}", f"xe{u}", f"hi{u}_{v}", f"xo{u}"))
+    nl = "\n"
+    blk = [isa.izero(f"ia_{v}") for v in range(nv)]
+    fin = []
+    for v in range(nv):
+        fin.append(isa.cvt_i(f"f_{v}", f"ia_{v}"))
+        fin.append(isa.fma_scalar(f"g_{v}", "dx[kb / 32]", f"f_{v}"))
+    scale = []
+    for v in range(nv):
+        scale.append(isa.load_f(f"s_{v}", f"sp + j * NR + {v * isa.lanes}"))
+        scale.append(isa.load_f(f"m_{v}", f"mp + j * NR + {v * isa.lanes}"))
+        scale.append(isa.fma_vec(f"acc_{v}", f"g_{v}", f"s_{v}"))
+        scale.append(isa.fma_scalar(f"acc_{v}", "xsum[j]", f"m_{v}"))
+    return f"""{_header(spec, isa)}
+void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const float* restrict mn,
+                 const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads)
+{{
+    /* kp must be a multiple of 32 (checked by the caller). */
+    const int64_t gs = GS ? GS : kp;
+    const int64_t ngroups = (kp + gs - 1) / gs;
+    const int64_t ntiles = (n + NR - 1) / NR;
+    float* xsum = (float*)malloc((size_t)ngroups * sizeof(float));
+    float* dx = (float*)malloc((size_t)(kp / 32) * sizeof(float));
+    int8_t* xq = (int8_t*)malloc((size_t)kp);
+    for (int64_t j = 0; j < ngroups; j++) {{
+        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+        float s = 0.0f;
+        for (int64_t k = j * gs; k < k1; k++) s += x[k];
+        xsum[j] = s;
+    }}
+    for (int64_t b = 0; b < kp / 32; b++) {{
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) {{ float a = x[32 * b + i] < 0 ? -x[32 * b + i] : x[32 * b + i]; amax = a > amax ? a : amax; }}
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        dx[b] = amax / 127.0f;
+        for (int i = 0; i < 32; i++) {{
+            const int u = i / 8, r = i % 8;  /* reorder each unit to even, odd positions */
+            xq[32 * b + 8 * u + (r % 2) * 4 + r / 2] = (int8_t)__builtin_rintf(x[32 * b + i] * inv);
+        }}
+    }}
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t t = 0; t < ntiles; t++) {{
+        {isa.prelude_i8()}
+        const uint32_t* wp = w + t * (kp / UV) * UW * NR;
+        const float* sp = sc + t * ngroups * NR;
+        const float* mp = mn + t * ngroups * NR;
+        {nl.join(isa.zero(f"acc_{v}") for v in range(nv))}
+        for (int64_t j = 0; j < ngroups; j++) {{
+            const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+            {nl.join(isa.zero(f"g_{v}") for v in range(nv))}
+            for (int64_t kb = j * gs; kb < k1; kb += 32, wp += 4 * UW * NR) {{
+                const int8_t* xb = xq + kb;
+                {nl.join(blk)}
+                {nl.join(body)}
+                {nl.join(fin)}
+            }}
+            {nl.join(scale)}
+        }}
+        {_store_tile(isa, spec, [f"acc_{v}" for v in range(nv)], "y + t * NR", "(n - t * NR)")}
+    }}
+    free(xsum); free(dx); free(xq);
+}}
+"""
+
+
+def generate(spec: KernelSpec) -> str:
+    """The C source of ``spec``'s kernel (one exported function named ``spec.name``).
+
+    Signatures (all arrays C-contiguous; ``kp`` is K padded to the unit length)::
+
+        void gemv(const uint32_t* w, const float* scales, const float* mins, const float* x,
+                  float* y, int64_t n, int64_t kp, int nthreads);           # x: (kp,), y: (n,)
+        void gemm(const uint32_t* w, const float* scales, const float* mins, const float* x,
+                  float* y, int64_t m, int64_t n, int64_t kp, int nthreads); # x: (m, kp), y: (m, n)
+
+    ``gemv_i8`` has the GEMV signature and needs ``kp`` to be a multiple of 32.
+
+    ``w``, ``scales``, ``mins`` are a :class:`mlroundup.qigen.layout.PackedWeight` with
+    ``nr == spec.nr`` and matching bits and group size.
+    """
+    isa = ISAS[spec.isa]
+    return {"gemv": _gemv, "gemm": _gemm, "gemv_i8": _gemv_i8}[spec.kind](spec, isa)

@@ -1,0 +1,230 @@
+"""Compile, bind and autotune the generated kernels; run quantized products on NumPy arrays.
+
+:func:`available_isas` lists the vocabularies this CPU can run (from
+:mod:`mlroundup.kernels.cpu`); :func:`compile_kernel` builds one :class:`KernelSpec` through the
+shared compile cache (:mod:`mlroundup.kernels.build`) and returns a bound :class:`Kernel`;
+:func:`candidates` is the one list of specs that drives the tests, the autotuner and the benchmark;
+:func:`tune` picks the fastest GEMV and GEMM for a (shape, bits, group size) and remembers it
+(:mod:`mlroundup.kernels.autotune`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlroundup.kernels import autotune as _autotune
+from mlroundup.kernels.build import CompileError, load_library, ptr
+from mlroundup.kernels.cpu import cpu_features
+from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate
+from mlroundup.qigen.layout import PackedWeight, unit_shape
+
+_I64 = ctypes.c_int64
+
+
+def default_threads() -> int:
+    """Threads for the kernels: ``$MLROUNDUP_THREADS`` or the CPUs this process may use."""
+    env = os.environ.get("MLROUNDUP_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def isa_supported(isa: str) -> bool:
+    """True when this CPU reports every feature the ISA's code needs (portable: always)."""
+    return all(f in cpu_features() for f in ISAS[isa].features)
+
+
+def available_isas() -> list[str]:
+    """ISA paths runnable here, best first; ``"portable"`` is always last."""
+    return [i for i in ("avx512vnni", "avx512", "avx2", "portable") if isa_supported(i)]
+
+
+def best_isa() -> str:
+    return available_isas()[0]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A compiled kernel bound through ctypes (arrays passed without copying)."""
+
+    spec: KernelSpec
+    fn: ctypes._CFuncPtr  # type: ignore[name-defined]
+
+    def check(self, pw: PackedWeight) -> None:
+        s = self.spec
+        g = s.group_size or pw.k_padded
+        if (pw.bits, pw.nr) != (s.bits, s.nr) or (pw.group_size != g and pw.n_groups > 1):
+            raise ValueError(
+                f"packed weight (bits={pw.bits}, group_size={pw.group_size}, nr={pw.nr}) does not "
+                f"match kernel {s.name}"
+            )
+
+    def __call__(self, pw: PackedWeight, x: np.ndarray, out: np.ndarray | None = None,
+                 threads: int | None = None) -> np.ndarray:  # fmt: skip
+        """``x @ W.T`` for ``x`` of shape (K,) (GEMV) or (M, K) (GEMM); float32 result."""
+        self.check(pw)
+        threads = threads or default_threads()
+        x = np.asarray(x, np.float32)
+        vec = x.ndim == 1
+        x2 = x[None, :] if vec else x
+        if x2.ndim != 2 or x2.shape[1] != pw.k:
+            raise ValueError(f"invalid x of shape {x.shape}: last dimension must be K={pw.k}")
+        if self.spec.kind == "gemv_i8" and pw.k_padded % 32:
+            raise ValueError(f"the integer GEMV needs K padded to a multiple of 32, got K={pw.k}")
+        if self.spec.kind != "gemm" and x2.shape[0] != 1:
+            raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {x2.shape[0]}")
+        m = x2.shape[0]
+        if pw.k_padded != pw.k:
+            xp = np.zeros((m, pw.k_padded), np.float32)
+            xp[:, : pw.k] = x2
+        else:
+            xp = np.ascontiguousarray(x2)
+        if out is None:
+            out = np.empty((m, pw.n), np.float32)
+        elif out.shape != (m, pw.n) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"invalid out: need C-contiguous float32 of shape {(m, pw.n)}")
+        args = [ptr(pw.words, ctypes.c_uint32), ptr(pw.scales), ptr(pw.mins), ptr(xp), ptr(out)]
+        if self.spec.kind != "gemm":
+            self.fn(*args, pw.n, pw.k_padded, threads)
+        else:
+            self.fn(*args, m, pw.n, pw.k_padded, threads)
+        return out[0] if vec else out
+
+
+def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> Kernel:
+    """Build (or reuse from the cache) and bind ``spec``'s kernel.
+
+    Raises
+    ------
+    mlroundup.kernels.build.CompileError
+        With the compiler's diagnostics, if the generated code does not compile.
+    """
+    # The kernels' OpenMP runtime is the system libgomp, a second runtime beside PyTorch's. With
+    # both spinning between calls, a 2-thread barrier on a busy machine waits for whole scheduler
+    # slices (measured: 24 ms instead of 0.12 ms per GEMV here); idle threads that sleep avoid it.
+    # Read when libgomp loads, i.e. at the first kernel load; a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    src = generate(spec)
+    try:
+        lib = load_library(src, spec.name, (*ISAS[spec.isa].flags, "-fopenmp"), cache_dir=cache_dir)
+    except CompileError as exc:  # e.g. Apple clang without libomp: build single-threaded
+        if "openmp" not in str(exc).lower() and "omp" not in str(exc).lower():
+            raise
+        warnings.warn(
+            f"{spec.name}: compiler has no OpenMP, kernels run on one thread", stacklevel=2
+        )
+        lib = load_library(src, spec.name, ISAS[spec.isa].flags, cache_dir=cache_dir)
+    fn = getattr(lib, spec.name)
+    p = ctypes.c_void_p
+    if spec.kind != "gemm":
+        fn.argtypes = [p, p, p, p, p, _I64, _I64, ctypes.c_int]
+    else:
+        fn.argtypes = [p, p, p, p, p, _I64, _I64, _I64, ctypes.c_int]
+    fn.restype = None
+    return Kernel(spec, fn)
+
+
+def spec_group(group_size: int, k: int, bits: int) -> int:
+    """The kernel's group parameter for a weight's group size (0 for a single group per row)."""
+    uv, _ = unit_shape(bits)
+    return 0 if group_size >= -(-k // uv) * uv or group_size >= k else group_size
+
+
+def candidates(kind: str, bits: int, group: int, isa: str) -> list[KernelSpec]:
+    """Tile configurations the autotuner tries (GEMV: vectors x accumulators; GEMM: NR x MR)."""
+    if kind == "gemv_i8":
+        if bits != 4 or isa not in INT8_ISAS or group % 32:
+            return []
+        return [KernelSpec(kind, bits, group, nv, 1, isa) for nv in (1, 2)]
+    if kind == "gemv":
+        grid = [(1, 2), (2, 1), (2, 2), (4, 1)] if isa != "avx512" else [(1, 2), (2, 1), (2, 2)]
+    else:
+        grid = [(1, 4), (2, 2), (2, 4), (1, 6)] if isa != "avx512" else [(1, 4), (2, 4)]
+    return [KernelSpec(kind, bits, group, nv, na, isa) for nv, na in grid]
+
+
+def default_spec(kind: str, bits: int, group: int, isa: str | None = None) -> KernelSpec:
+    """A reasonable untuned choice: 16 output rows per tile (AVX2), 2 accumulators / 4 rows."""
+    isa = isa or best_isa()
+    nv = 1 if isa == "avx512" else 2
+    return KernelSpec(kind, bits, group, nv, 2 if kind == "gemv" else 4, isa)
+
+
+def tune(
+    kind: str,
+    n: int,
+    k: int,
+    bits: int,
+    group_size: int,
+    *,
+    m: int = 1,
+    isas: Sequence[str] | None = None,
+    threads: int | None = None,
+    repeats: int = 5,
+    cache_dir: Path | str | None = None,
+    force: bool = False,
+    int8_activations: bool = False,
+) -> tuple[KernelSpec, dict[str, float]]:
+    """The fastest kernel spec for an ``N x K`` product (batch ``m``), timed on random codes.
+
+    Candidates (every runnable ISA x :func:`candidates`) are compiled first, then timed by
+    :func:`mlroundup.kernels.autotune.autotune` (warm-up, median of ``repeats``); the winner is
+    stored per (CPU, shape, format) and returned without timing on later calls. With
+    ``int8_activations`` (GEMV only) the integer kernels, which round activations to int8 per
+    block of 32 (about 1% relative error of a product), compete too.
+
+    Returns
+    -------
+    (KernelSpec, dict)
+        The winner, and median seconds per candidate name (empty when read from the cache).
+    """
+    from mlroundup.qigen.layout import pack
+    from mlroundup.qigen.quant import QuantizedWeight
+
+    isas = list(isas or available_isas())
+    group = spec_group(group_size, k, bits)
+    specs = [s for isa in isas for s in candidates(kind, bits, group, isa)]
+    if int8_activations and kind == "gemv" and -(-k // 32) * 32 == -(-k // 8) * 8:
+        specs += [s for isa in isas for s in candidates("gemv_i8", bits, group, isa)]
+    fmt = f"q{bits}-g{group or 'row'}-{kind}{'-i8' if int8_activations else ''}"
+    fmt += f"-t{threads or default_threads()}"
+    shape = (m, n, k)
+    by_name = {s.name: s for s in specs}
+    stored = _autotune.lookup("qigen", shape, fmt, cache_dir=cache_dir)
+    if stored in by_name and not force:
+        return by_name[stored], {}
+    rng = np.random.default_rng(0)
+    g = group or k
+    n_groups = -(-k // g)
+    qw = QuantizedWeight(
+        rng.integers(0, 2**bits, (n, k), dtype=np.uint8),
+        rng.random((n, n_groups), np.float32),
+        rng.random((n, n_groups), np.float32),
+        bits,
+        g,
+    )
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    xin = x if kind == "gemm" else x[0]
+    calls = {}
+    packed: dict[int, PackedWeight] = {}
+    for s in specs:
+        kern = compile_kernel(s, cache_dir=cache_dir)
+        if s.nr not in packed:
+            packed[s.nr] = pack(qw, s.nr)
+        out = np.empty((m, n), np.float32)
+        pw = packed[s.nr]
+        calls[s.name] = lambda kern=kern, pw=pw, out=out: kern(pw, xin, out, threads)
+    res = _autotune.autotune(
+        "qigen", shape, fmt, calls, repeats=repeats, cache_dir=cache_dir, force=force
+    )
+    return by_name[res.best], res.times_s

@@ -1,0 +1,150 @@
+"""llama.cpp as a peer: random-weight LLaMA GGUF files, its quantizer, and its decode speed.
+
+Used only by ``mlroundup bench qigen`` and only when ``llama_cpp`` (llama-cpp-python, built by
+``scripts/build_llama_cpp.sh``) is importable. Speed does not depend on weight values, so a model
+of a given shape is written with random float16 weights by the ``gguf`` package (tokenizer fields
+copied from the shipped SmolLM2 GGUF so llama.cpp can load it) and quantized by llama.cpp's own
+quantizer; our side runs the same layer shapes with random codes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LlamaShape:
+    """Shapes of a LLaMA-architecture decoder."""
+
+    name: str
+    hidden: int
+    ffn: int
+    layers: int
+    heads: int
+    kv_heads: int
+    vocab: int = 49152  # the copied SmolLM2 tokenizer's
+
+    def linears(self) -> list[tuple[int, int]]:
+        """(N, K) of every linear layer of one decode step, output head included."""
+        kv = self.hidden // self.heads * self.kv_heads
+        h, f = self.hidden, self.ffn
+        per_layer = [(h, h), (kv, h), (kv, h), (h, h), (f, h), (f, h), (h, f)]
+        return per_layer * self.layers + [(self.vocab, h)]
+
+
+TINYLLAMA = LlamaShape("TinyLlama-1.1B shapes", 2048, 5632, 22, 32, 4)
+LLAMA7B = LlamaShape("LLaMA-7B shapes", 4096, 11008, 32, 32, 32)
+
+
+def write_random_gguf(path: Path, shape: LlamaShape, seed: int = 0) -> Path:
+    """Write a float16 GGUF of ``shape`` with random N(0, 0.02) weights (ones for the norms)."""
+    import gguf
+
+    from mlroundup.models import gguf_path
+
+    src = gguf.GGUFReader(str(gguf_path()))
+    rng = np.random.default_rng(seed)
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(shape.layers)
+    w.add_context_length(2048)
+    w.add_embedding_length(shape.hidden)
+    w.add_feed_forward_length(shape.ffn)
+    w.add_head_count(shape.heads)
+    w.add_head_count_kv(shape.kv_heads)
+    w.add_rope_dimension_count(shape.hidden // shape.heads)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    field = src.fields
+    w.add_tokenizer_model(field["tokenizer.ggml.model"].contents())
+    w.add_tokenizer_pre(field["tokenizer.ggml.pre"].contents())
+    w.add_token_list(field["tokenizer.ggml.tokens"].contents())
+    w.add_token_types(field["tokenizer.ggml.token_type"].contents())
+    w.add_token_merges(field["tokenizer.ggml.merges"].contents())
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+
+    def rand(*dims):  # GGUF lists dims fastest-first; NumPy arrays are (rows, cols)
+        return (rng.standard_normal(dims, dtype=np.float32) * 0.02).astype(np.float16)
+
+    h, f = shape.hidden, shape.ffn
+    kv = h // shape.heads * shape.kv_heads
+    w.add_tensor("token_embd.weight", rand(shape.vocab, h))
+    w.add_tensor("output_norm.weight", np.ones(h, np.float32))
+    w.add_tensor("output.weight", rand(shape.vocab, h))
+    for i in range(shape.layers):
+        b = f"blk.{i}."
+        w.add_tensor(b + "attn_norm.weight", np.ones(h, np.float32))
+        w.add_tensor(b + "ffn_norm.weight", np.ones(h, np.float32))
+        w.add_tensor(b + "attn_q.weight", rand(h, h))
+        w.add_tensor(b + "attn_k.weight", rand(kv, h))
+        w.add_tensor(b + "attn_v.weight", rand(kv, h))
+        w.add_tensor(b + "attn_output.weight", rand(h, h))
+        w.add_tensor(b + "ffn_gate.weight", rand(f, h))
+        w.add_tensor(b + "ffn_up.weight", rand(f, h))
+        w.add_tensor(b + "ffn_down.weight", rand(h, f))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def quantize_gguf(src: Path, dst: Path, ftype: str = "Q4_0", threads: int = 2) -> Path:
+    """Quantize ``src`` to ``dst`` with llama.cpp's own quantizer (``llama_model_quantize``)."""
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype}")
+    params.nthread = threads
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    if rc != 0:
+        raise RuntimeError(f"llama_model_quantize({src} -> {ftype}) failed with {rc}")
+    return dst
+
+
+def llama_cpp_speed(path: Path, threads: int, n_prompt: int = 64, n_decode: int = 16):
+    """(seconds per decoded token, prompt tokens per second) of llama.cpp on ``path``."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(
+        model_path=str(path), n_ctx=n_prompt + n_decode + 8, n_threads=threads,
+        n_threads_batch=threads, n_batch=max(n_prompt, 8), verbose=False,
+    )  # fmt: skip
+    prompt = [3 + (i * 37) % 4000 for i in range(n_prompt)]
+    t0 = time.perf_counter()
+    llm.eval(prompt)
+    t_prompt = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(n_decode):
+        llm.eval([100 + i])
+    t_tok = (time.perf_counter() - t0) / n_decode
+    del llm
+    return t_tok, n_prompt / t_prompt
+
+
+def our_decode_step(shape: LlamaShape, bits: int, group_size: int, threads: int, repeats: int = 3):
+    """(seconds, bytes) of one decode step's GEMVs (every linear of ``shape``) with our kernels."""
+    from mlroundup.kernels.autotune import median_time
+    from mlroundup.qigen.kernels import compile_kernel, tune
+    from mlroundup.qigen.layout import pack
+    from mlroundup.qigen.measure import random_quantized
+
+    packed, kernels = {}, {}
+    for n, k in set(shape.linears()):
+        spec, _ = tune("gemv", n, k, bits, group_size, threads=threads, repeats=2)
+        kernels[(n, k)] = compile_kernel(spec)
+        packed[(n, k)] = spec.nr
+    layers = []
+    for i, (n, k) in enumerate(shape.linears()):
+        pw = pack(random_quantized(n, k, bits, group_size, seed=i), packed[(n, k)])
+        layers.append((kernels[(n, k)], pw, np.ones(k, np.float32), np.empty((1, n), np.float32)))
+
+    def step():
+        for kern, pw, x, out in layers:
+            kern(pw, x, out, threads)
+
+    return median_time(step, warmup=1, repeats=repeats), sum(pw.nbytes for _k, pw, _x, _o in layers)

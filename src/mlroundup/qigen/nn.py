@@ -1,0 +1,296 @@
+"""``QuantLinear`` (a drop-in ``nn.Module`` over the generated kernels) and ``quantize_model``.
+
+``QuantLinear`` keeps the packed codes, scales and minimums as buffers (so ``state_dict`` holds
+them) and hands NumPy views of them and of the activations to the kernel without copying. A batch
+of one row (decoding) runs the GEMV kernel; more rows (prompt processing) run the GEMM kernel.
+Inference only: gradients do not flow through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlroundup.qigen.codegen import KernelSpec
+from mlroundup.qigen.kernels import (
+    Kernel,
+    best_isa,
+    compile_kernel,
+    default_spec,
+    spec_group,
+    tune,
+)
+from mlroundup.qigen.layout import PackedWeight, pack
+from mlroundup.qigen.quant import QuantizedWeight, quantize_gptq, quantize_rtn
+
+METHODS = ("rtn", "gptq")
+
+
+class QuantLinear(nn.Module):
+    """A linear layer ``y = x W^T + b`` with ``W`` group-quantized and packed for QIGen kernels.
+
+    Build one with :meth:`from_linear` (or :meth:`from_quantized`).
+
+    Attributes
+    ----------
+    in_features, out_features : int
+    bits, group_size : int
+    gemv, gemm : Kernel
+        The kernels used for one row and for several rows.
+
+    Parameters
+    ----------
+    qw : QuantizedWeight
+    bias : Tensor of shape (out_features,), optional
+    isa : str, optional
+        Kernel ISA (default: the best this CPU runs).
+    autotune : bool
+        Time the GEMV candidates for this shape (remembered per CPU and shape); else a default.
+    threads : int, optional
+        Kernel threads (default :func:`mlroundup.qigen.kernels.default_threads`).
+    int8_activations : bool
+        Let the autotuner pick the integer GEMV (activations rounded to int8 per block of 32).
+    """
+
+    def __init__(
+        self,
+        qw: QuantizedWeight,
+        bias: torch.Tensor | None = None,
+        *,
+        isa: str | None = None,
+        autotune: bool = False,
+        threads: int | None = None,
+        int8_activations: bool = False,
+    ) -> None:
+        super().__init__()
+        n, k = qw.shape
+        self.in_features, self.out_features = k, n
+        self.bits, self.group_size = qw.bits, qw.group_size
+        self.threads = threads
+        isa = isa or best_isa()
+        group = spec_group(qw.group_size, k, qw.bits)
+        if autotune:
+            gemv_spec, _ = tune(
+                "gemv", n, k, qw.bits, qw.group_size, isas=[isa], threads=threads,
+                int8_activations=int8_activations,
+            )  # fmt: skip
+        else:
+            gemv_spec = default_spec("gemv", qw.bits, group, isa)
+        gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, 4, isa)  # same tile layout
+        self.gemv: Kernel = compile_kernel(gemv_spec)
+        self.gemm: Kernel = compile_kernel(gemm_spec)
+        pw = pack(qw, gemv_spec.nr)
+        self.register_buffer("qweight", torch.from_numpy(pw.words.view(np.int32)))
+        self.register_buffer("scales", torch.from_numpy(pw.scales))
+        self.register_buffer("mins", torch.from_numpy(pw.mins))
+        self.bias = None if bias is None else nn.Parameter(bias.detach().float().clone(), False)
+        self._pw_meta = (pw.n, pw.k, pw.k_padded, pw.bits, pw.group_size, pw.nr)
+
+    @classmethod
+    def from_linear(
+        cls,
+        linear: nn.Linear,
+        bits: int = 4,
+        group_size: int | None = 128,
+        *,
+        method: str = "rtn",
+        hessian: np.ndarray | None = None,
+        **kwargs,
+    ) -> QuantLinear:
+        """Quantize ``linear``'s weight (RTN, or GPTQ given the input Hessian) and pack it.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is unknown, or GPTQ is asked for without ``hessian``.
+        """
+        if method not in METHODS:
+            raise ValueError(f"invalid method={method!r}: one of {METHODS}")
+        w = linear.weight.detach().float().cpu().numpy()
+        if method == "gptq":
+            if hessian is None:
+                raise ValueError("method='gptq' needs the layer's input hessian")
+            qw = quantize_gptq(w, hessian, bits, group_size)
+        else:
+            qw = quantize_rtn(w, bits, group_size)
+        return cls(qw, linear.bias, **kwargs)
+
+    @property
+    def packed(self) -> PackedWeight:
+        """The buffers as a :class:`PackedWeight` (NumPy views, no copy)."""
+        n, k, kp, bits, g, nr = self._pw_meta
+        return PackedWeight(
+            self.qweight.numpy().view(np.uint32),
+            self.scales.numpy(),
+            self.mins.numpy(),
+            n,
+            k,
+            kp,
+            bits,
+            g,
+            nr,
+        )
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The float32 weight ``s * q + m`` of shape (out_features, in_features)."""
+        return torch.from_numpy(self.packed.to_quantized().dequantize())
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"input of shape {tuple(x.shape)}: last dim must be {self.in_features}"
+            )
+        lead = x.shape[:-1]
+        x2 = x.detach().reshape(-1, self.in_features).to(torch.float32).contiguous()
+        out = torch.empty(x2.shape[0], self.out_features, dtype=torch.float32)
+        kern = self.gemv if x2.shape[0] == 1 else self.gemm
+        xin = x2.numpy()
+        kern(self.packed, xin[0] if x2.shape[0] == 1 else xin, out.numpy(), self.threads)
+        if self.bias is not None:
+            out += self.bias
+        return out.reshape(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
+            f"group_size={self.group_size}, kernel={self.gemv.spec.name}"
+        )
+
+
+def _linears(module: nn.Module, skip: Sequence[str]) -> list[tuple[str, nn.Linear]]:
+    return [
+        (name, m)
+        for name, m in module.named_modules()
+        if isinstance(m, nn.Linear) and not any(name == s or name.endswith("." + s) for s in skip)
+    ]
+
+
+def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, attr, new)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _hessians(model: nn.Module, block: nn.Module, layers: dict[str, nn.Linear], calib) -> dict:
+    """Sum of ``x x^T`` over every calibration token reaching each linear of ``block``."""
+    h = {name: np.zeros((m.in_features,) * 2) for name, m in layers.items()}
+    hooks = []
+    for name, m in layers.items():
+
+        def pre(_mod, args, _name=name):
+            x = args[0].detach().reshape(-1, args[0].shape[-1]).double().numpy()
+            h[_name] += x.T @ x
+
+        hooks.append(m.register_forward_pre_hook(pre))
+
+    def stop(*_a):
+        raise _Stop
+
+    hooks.append(block.register_forward_hook(stop))
+    try:
+        with torch.no_grad():
+            for ids in calib:
+                try:
+                    model(ids[None] if ids.dim() == 1 else ids)
+                except _Stop:
+                    pass
+    finally:
+        for hk in hooks:
+            hk.remove()
+    return h
+
+
+def quantize_model(
+    model: nn.Module,
+    bits: int = 4,
+    group_size: int | None = 128,
+    method: str = "rtn",
+    *,
+    calibration: Sequence[torch.Tensor] | None = None,
+    skip: Sequence[str] = ("lm_head",),
+    isa: str | None = None,
+    autotune: bool = False,
+    threads: int | None = None,
+    int8_activations: bool = False,
+    log: Callable[[str], None] = lambda _m: None,
+) -> nn.Module:
+    """Replace every ``nn.Linear`` of a transformers LLaMA-architecture model by a QuantLinear.
+
+    Parameters
+    ----------
+    model : transformers.LlamaForCausalLM (or any module; for GPTQ it needs ``model.model.layers``)
+        Modified in place and returned.
+    bits, group_size
+        As :func:`mlroundup.qigen.quant.quantize_rtn`.
+    method : {"rtn", "gptq"}
+        GPTQ quantizes decoder layer by layer (Frantar et al. Sec. 4): each layer's input Hessians
+        are collected on ``calibration`` with the earlier layers already quantized.
+    calibration : sequence of LongTensor of shape (T,) or (B, T)
+        Token ids (GPTQ only).
+    skip : sequence of str
+        Names (or name suffixes) of linears to leave in float (default: the output head, as in
+        GPTQ and QIGen).
+    isa, autotune, threads, int8_activations
+        Passed to :class:`QuantLinear`.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``method`` or GPTQ without ``calibration``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"invalid method={method!r}: one of {METHODS}")
+    kw = {
+        "isa": isa,
+        "autotune": autotune,
+        "threads": threads,
+        "int8_activations": int8_activations,
+    }
+    if method == "rtn":
+        for name, lin in _linears(model, skip):
+            _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))
+        return model
+    if not calibration:
+        raise ValueError("method='gptq' needs calibration token ids")
+    blocks = model.model.layers
+    for i, block in enumerate(blocks):
+        layers = dict(_linears(block, skip))
+        hs = _hessians(model, block, layers, calibration)
+        for name, lin in layers.items():
+            q = QuantLinear.from_linear(
+                lin, bits, group_size, method="gptq", hessian=hs[name], **kw
+            )
+            _replace(block, name, q)
+        log(f"gptq: layer {i + 1}/{len(blocks)}")
+    for name, lin in _linears(model, skip):  # linears outside the decoder blocks, if any
+        _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))
+    return model
+
+
+def dequantize_model(model: nn.Module) -> nn.Module:
+    """Replace every QuantLinear by an ``nn.Linear`` holding its dequantized weight (in place).
+
+    The result computes the same function with float32 matmuls; used to evaluate many formats
+    quickly and as the oracle of the kernel path.
+    """
+    for name, m in list(model.named_modules()):
+        if isinstance(m, QuantLinear):
+            lin = nn.Linear(m.in_features, m.out_features, bias=m.bias is not None)
+            with torch.no_grad():
+                lin.weight.copy_(m.dequantized_weight())
+                if m.bias is not None:
+                    lin.bias.copy_(m.bias)
+            _replace(model, name, lin)
+    return model
+
+
+def quantized_bytes(model: nn.Module) -> int:
+    """Bytes of every QuantLinear's packed codes, scales and minimums."""
+    return sum(m.packed.nbytes for m in model.modules() if isinstance(m, QuantLinear))

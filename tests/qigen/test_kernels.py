@@ -1,0 +1,146 @@
+"""Generated kernels against the NumPy oracle (``x @ dequantize(W).T`` in float64), on odd shapes:
+M and N of 1, 3, 17, tails at every tile edge, K with a short last group and K not a multiple of
+the packing unit. Every runnable ISA path is run; the others are compiled only (and say so)."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from mlroundup.kernels.build import CompileError, find_compiler
+from mlroundup.qigen.codegen import ISAS, KernelSpec, generate
+from mlroundup.qigen.kernels import available_isas, compile_kernel, isa_supported, tune
+from mlroundup.qigen.layout import pack
+from mlroundup.qigen.quant import quantize_rtn, reference_matmul
+
+try:
+    find_compiler()
+except CompileError:  # pragma: no cover
+    pytest.skip("no C compiler on this machine", allow_module_level=True)
+
+RUNNABLE = available_isas()
+GROUP = {2: 32, 3: 32, 4: 32, 8: 32}
+SPECS = [
+    KernelSpec(kind, bits, GROUP[bits], 1, 2 if kind == "gemv" else 3, isa)
+    for isa in RUNNABLE
+    for bits in (2, 3, 4, 8)
+    for kind in ("gemv", "gemm")
+]
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    with ThreadPoolExecutor(2) as ex:  # compiles are subprocesses: two at once
+        return dict(zip(SPECS, ex.map(compile_kernel, SPECS), strict=True))
+
+
+def _shapes(nr, uv):
+    ns = sorted({1, 3, 17, nr - 1, nr, nr + 1, 2 * nr + 3} - {0})
+    ks = [uv, 32 + uv, 3 * 32, 3 * 32 + uv + 1]  # short last group; K off the unit length
+    return ns, ks
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_kernel_matches_oracle_on_odd_shapes(kernels, spec):
+    from mlroundup.qigen.layout import unit_shape
+
+    kern = kernels[spec]
+    rng = np.random.default_rng(spec.bits)
+    ns, ks = _shapes(spec.nr, unit_shape(spec.bits)[0])
+    for n in ns:
+        for k in ks:
+            qw = quantize_rtn(rng.standard_normal((n, k)), spec.bits, spec.group_size)
+            pw = pack(qw, spec.nr)
+            for m in (1,) if spec.kind == "gemv" else (1, 3, 17):
+                x = rng.standard_normal((m, k)).astype(np.float32)
+                got = kern(pw, x[0] if spec.kind == "gemv" else x, threads=2)
+                ref = reference_matmul(x, qw)
+                ref = ref[0] if spec.kind == "gemv" else ref
+                tol = 1e-5 * np.sqrt(k) * np.abs(qw.dequantize()).max() * np.abs(x).max()
+                assert np.abs(got - ref).max() <= tol, (n, k, m)
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_whole_row_groups_and_wide_tiles(isa):
+    if not isa_supported(isa):
+        pytest.skip(f"this CPU lacks {ISAS[isa].features}: {isa} is compile-tested only")
+    rng = np.random.default_rng(0)
+    for spec in (KernelSpec("gemv", 4, 0, 2, 1, isa), KernelSpec("gemm", 4, 0, 2, 2, isa)):
+        kern = compile_kernel(spec)
+        qw = quantize_rtn(rng.standard_normal((2 * spec.nr + 5, 72)), 4, None)
+        x = rng.standard_normal((5, 72)).astype(np.float32)
+        got = kern(pack(qw, spec.nr), x[0] if spec.kind == "gemv" else x)
+        ref = reference_matmul(x, qw)
+        np.testing.assert_allclose(got, ref[0] if spec.kind == "gemv" else ref, atol=2e-4)
+
+
+@pytest.mark.parametrize("isa", [i for i in ISAS if i not in RUNNABLE] or ["none"])
+def test_unrunnable_isas_still_compile(isa):
+    if isa == "none":
+        pytest.skip("every ISA path runs on this CPU (tested above)")
+    for kind in ("gemv", "gemm"):
+        compile_kernel(KernelSpec(kind, 3, 32, 1, 2, isa))  # builds, never called here
+
+
+def test_kernel_rejects_mismatched_weights_and_inputs():
+    spec = KernelSpec("gemv", 4, 32, 1, 2, RUNNABLE[0])
+    kern = compile_kernel(spec)
+    qw = quantize_rtn(np.ones((3, 64)), 4, 32)
+    with pytest.raises(ValueError, match="does not match"):
+        kern(pack(quantize_rtn(np.ones((3, 64)), 8, 32), spec.nr), np.ones(64))
+    with pytest.raises(ValueError, match="K=64"):
+        kern(pack(qw, spec.nr), np.ones(63))
+
+
+def test_generated_source_names_its_spec():
+    spec = KernelSpec("gemm", 3, 64, 2, 4, "avx2")
+    src = generate(spec)
+    assert spec.name == "qigen_q3_g64_gemm_4x16__avx2"
+    assert repr(spec) in src and f"void {spec.name}(" in src
+    with pytest.raises(ValueError, match="group_size"):
+        KernelSpec("gemv", 3, 48, 1, 1, "avx2")
+
+
+def test_autotune_picks_a_candidate_and_remembers(monkeypatch, tmp_path):
+    import mlroundup.qigen.kernels as qk
+
+    isa = RUNNABLE[0]
+    specs = [KernelSpec("gemv", 4, 32, 1, 2, isa), KernelSpec("gemv", 4, 32, 1, 1, isa)]
+    monkeypatch.setattr(qk, "candidates", lambda *a: specs)
+    best, times = tune("gemv", 40, 96, 4, 32, isas=[isa], repeats=2, cache_dir=tmp_path)
+    assert best in specs and set(times) == {s.name for s in specs}
+    again, times2 = tune("gemv", 40, 96, 4, 32, isas=[isa], cache_dir=tmp_path)
+    assert again == best and times2 == {}
+
+
+I8_ISAS = [i for i in ("avx2", "avx512vnni") if isa_supported(i)]
+
+
+@pytest.mark.parametrize("isa", I8_ISAS or ["none"])
+@pytest.mark.parametrize("group", [32, 128, 0])
+def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group):
+    """Oracle: reference_gemv_int8 (NumPy int8 rounding of activations per block of 32)."""
+    if isa == "none":
+        pytest.skip("no integer-GEMV ISA (AVX2 or AVX-512 VNNI) on this CPU")
+    from mlroundup.qigen.quant import reference_gemv_int8
+
+    spec = KernelSpec("gemv_i8", 4, group, 1, 1, isa)
+    kern = compile_kernel(spec)
+    rng = np.random.default_rng(5)
+    for n in (1, 3, 17, spec.nr - 1, spec.nr + 1):
+        for k in (32, 96, 160, 576):
+            qw = quantize_rtn(rng.standard_normal((n, k)), 4, group or None)
+            x = rng.standard_normal(k).astype(np.float32)
+            got = kern(pack(qw, spec.nr), x)
+            np.testing.assert_allclose(got, reference_gemv_int8(x, qw), atol=1e-4, rtol=1e-5)
+            exact = reference_matmul(x[None], qw)[0]  # int8 activations: ~1% of the scale
+            assert np.abs(got - exact).max() <= 0.05 * np.abs(exact).max() + 1e-3
+    with pytest.raises(ValueError, match="multiple of 32"):
+        kern(pack(quantize_rtn(np.ones((2, 40)), 4, None), spec.nr), np.ones(40))
+
+
+def test_int8_gemv_spec_checks_and_vnni_compiles():
+    with pytest.raises(ValueError, match="integer GEMV"):
+        KernelSpec("gemv_i8", 3, 32, 1, 1, "avx2")
+    if not isa_supported("avx512vnni"):
+        compile_kernel(KernelSpec("gemv_i8", 4, 64, 1, 1, "avx512vnni"))  # built, not run
