@@ -105,10 +105,23 @@ def _steps(schedule_name: str | None, pattern: str | None, n: int | None) -> np.
 )
 @click.option("--pattern", help="Comma-separated normalized steps (repeated/cut to -n if given).")
 @click.option("-n", type=click.IntRange(min=1), help="Number of steps.")
-@click.option("--solver", default="CLARABEL", show_default=True, help="cvxpy conic solver.")
+@click.option(
+    "--method",
+    type=click.Choice(["full", "cg"]),
+    default="full",
+    show_default=True,
+    help="full: every interpolation pair (Clarabel; fastest for long steps); cg: constraint "
+    "generation (CVXOPT; fastest when few pairs are active, e.g. constant steps).",
+)
+@click.option("--solver", default=None, help="Override the solver (a cvxpy conic solver name).")
 @click.option("--json", "as_json", is_flag=True)
 def pep(
-    schedule_name: str | None, pattern: str | None, n: int | None, solver: str, as_json: bool
+    schedule_name: str | None,
+    pattern: str | None,
+    n: int | None,
+    method: str,
+    solver: str | None,
+    as_json: bool,
 ) -> None:
     """Exact worst case of f(x_n) - f* over L-smooth convex f with ||x0 - x*|| <= R (L = R = 1).
 
@@ -123,7 +136,7 @@ def pep(
     from mlroundup.longstep.schedules import published_bound
 
     h = _steps(schedule_name, pattern, n)
-    res = worst_case(h, solver=solver)
+    res = worst_case(h, method=method, solver=solver)
     bound = published_bound(schedule_name, h.size) if schedule_name else None
     if as_json:
         click.echo(
