@@ -39,10 +39,18 @@ def test_pep_command_needs_one_source(capsys):
     assert main(["longstep", "pep", "--pattern", "1,x"]) == 2
 
 
-def test_pep_command_rejects_negative_step(capsys):
-    assert main(["longstep", "pep", "--pattern", "1.0,-2.0"]) == 1
+@pytest.mark.parametrize("pattern", ["1.0,-2.0", "nan,1.5", "inf", "0", "1.5,,2"])
+def test_bad_patterns_are_usage_errors(pattern, capsys):
+    # oracle: the rule - a non-finite or non-positive step is bad input, named in the message
+    assert main(["longstep", "pep", f"--pattern={pattern}", "-n", "3"]) == 2
+    assert main(["longstep", "certify", f"--pattern={pattern}"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ValueError") and len(err.strip().splitlines()) == 1
+    assert "--pattern" in err and "Traceback" not in err
+
+
+def test_pep_unknown_schedule_is_usage_error(capsys):
+    assert main(["longstep", "pep", "--schedule", "bogus", "-n", "5"]) == 2
+    assert "silver" in capsys.readouterr().err
 
 
 def test_certify_command(capsys):

@@ -9,15 +9,25 @@ import numpy as np
 
 
 def _parse_pattern(text: str) -> np.ndarray:
+    """Parse ``--pattern``: comma-separated finite step sizes > 0 (a usage error otherwise)."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(p == "" for p in parts):
+        raise click.BadParameter(
+            f"{text!r}: give comma-separated numbers with no empty entries", param_hint="--pattern"
+        )
     try:
-        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+        values = np.asarray([float(p) for p in parts], dtype=np.float64)
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is not a comma-separated list of numbers", param_hint="--pattern"
         ) from None
-    if not values:
-        raise click.BadParameter("empty pattern", param_hint="--pattern")
-    return np.asarray(values, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise click.BadParameter(
+            f"step size h[{i}]={parts[i]} must be finite and > 0", param_hint="--pattern"
+        )
+    return values
 
 
 @click.group()
@@ -96,7 +106,10 @@ def _steps(schedule_name: str | None, pattern: str | None, n: int | None) -> np.
         return h if n is None else np.resize(h, n)
     if n is None:
         raise click.UsageError("--schedule needs -n")
-    return schedule(schedule_name, n)
+    try:
+        return schedule(schedule_name, n)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--schedule") from None
 
 
 @longstep.command()
