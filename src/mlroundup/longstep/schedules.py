@@ -34,6 +34,8 @@ from functools import cache, lru_cache
 
 import numpy as np
 
+from mlroundup.longstep._checks import positive
+
 __all__ = [
     "GRIMMER_LENGTHS",
     "GRIMMER_PATTERNS",
@@ -117,14 +119,7 @@ def _check_n(n: object, name: str = "n", *, allow_zero: bool = False) -> int:
     return int(n)
 
 
-def _check_pos(value: object, name: str) -> float:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid {name}={value!r}: must be a finite number > 0") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"invalid {name}={value!r}: must be finite and > 0")
-    return v
+_check_pos = positive
 
 
 def grimmer_pattern(t: int) -> np.ndarray:

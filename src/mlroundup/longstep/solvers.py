@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlroundup.longstep._checks import positive
+
 __all__ = ["History", "constant_step_gd", "fista", "gradient_descent"]
 
 Objective = Callable[[np.ndarray], float]
@@ -65,13 +67,7 @@ class History:
 
 
 def _check_L(L: object) -> float:
-    try:
-        v = float(L)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid L={L!r}: must be a finite number > 0") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"invalid L={L!r}: must be finite and > 0")
-    return v
+    return positive(L, "L")
 
 
 def _check_x0(x0: object) -> np.ndarray:
@@ -85,25 +81,11 @@ def _check_x0(x0: object) -> np.ndarray:
 
 
 def _check_step(h: object, k: int) -> float:
-    try:
-        v = float(h)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid step size h[{k}]={h!r}: must be finite and > 0") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"invalid step size h[{k}]={v!r}: must be finite and > 0")
-    return v
+    return positive(h, f"step size h[{k}]")
 
 
 def _check_opt_pos(value: object, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid {name}={value!r}: must be a finite number > 0") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"invalid {name}={value!r}: must be finite and > 0")
-    return v
+    return None if value is None else positive(value, name)
 
 
 def _check_int(value: object, name: str) -> int | None:
