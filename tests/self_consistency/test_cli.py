@@ -61,3 +61,26 @@ def test_select_errors_name_the_line(tmp_path, capsys):
     _write(src, [{"generations": ["a"], "logprobs": [[0.5]]}])
     assert main(["select", str(src), "--method", "mean-logprob"]) == 1
     assert "must be <= 0" in capsys.readouterr().err
+
+
+def test_select_without_logprobs_suggests_a_method_and_writes_nothing(tmp_path, capsys):
+    src = tmp_path / "plain.jsonl"
+    _write(src, [{"id": 1, "generations": ["a b", "a c", "a b"]}])
+    out = tmp_path / "chosen.jsonl"
+    assert main(["select", str(src), "--out", str(out)]) == 1  # default: consensus-wucs
+    err = capsys.readouterr().err
+    assert "plain.jsonl:1" in err and "logprobs" in err and "--method ucs" in err
+    assert not out.exists()  # nothing half-written
+
+
+def test_select_empty_input_is_an_error(tmp_path, capsys):
+    src = tmp_path / "empty.jsonl"
+    src.write_text("\n\n", encoding="utf-8")
+    assert main(["select", str(src), "--method", "ucs"]) == 1
+    assert "no records" in capsys.readouterr().err
+
+
+def test_select_help_documents_the_samples_format(capsys):
+    assert main(["select", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert '"generations"' in text and '"logprobs"' in text

@@ -93,8 +93,9 @@ def sample(
 ) -> list[list[Sample]]:
     """Draw ``n`` generations for each prompt, batching several prompts' samples together.
 
-    Each prompt is encoded once; its key/value cache is then copied to its n rows, and all rows
-    of a batch are decoded together (ancestral sampling with temperature and nucleus/top-p).
+    Each prompt is encoded once; its key/value cache is then copied to its n rows of a
+    preallocated cache, and all rows of a batch are decoded together (ancestral sampling with
+    temperature and nucleus/top-p).
 
     Parameters
     ----------
@@ -204,26 +205,22 @@ def _sample_batch(
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # positions ignore the left padding
     rows = len(texts) * n
     eos = torch.tensor(eos_ids)
+    length = mask.shape[1]
     with torch.inference_mode():
         o = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos,
                   use_cache=True, logits_to_keep=1)  # fmt: skip
-        cache = o.past_key_values
-        cache.batch_repeat_interleave(n)  # (P*n, ...) prompt-major
+        cache = _static_copy(model, o.past_key_values, n, length + max_new_tokens)
+        del o.past_key_values
         logits = o.logits[:, -1].repeat_interleave(n, 0)  # (P*n, V)
+        # the mask spans the whole static cache; generated positions are switched on as they fill
+        mask = torch.cat([mask, torch.zeros(len(texts), max_new_tokens, dtype=mask.dtype)], 1)
         mask = mask.repeat_interleave(n, 0)
         next_pos = pos[:, -1:].repeat_interleave(n, 0) + 1  # (P*n, 1)
         done = torch.zeros(rows, dtype=torch.bool)
         ids_t, lps_t = [], []
         for _ in range(max_new_tokens):
             logp = torch.log_softmax(logits.float(), dim=-1)  # model distribution, T = 1
-            z = logits.float() / temperature
-            if top_p < 1.0:  # nucleus: smallest set of top tokens with mass >= top_p
-                sz, order = torch.sort(z, dim=-1, descending=True)
-                cum = torch.softmax(sz, dim=-1).cumsum(-1)
-                drop = cum - torch.softmax(sz, dim=-1) >= top_p  # mass before this token
-                sz = sz.masked_fill(drop, float("-inf"))
-                z = torch.full_like(z, float("-inf")).scatter(1, order, sz)
-            nxt = torch.multinomial(torch.softmax(z, dim=-1), 1, generator=gen).squeeze(1)
+            nxt = _draw(torch.softmax(logits.float() / temperature, dim=-1), top_p, gen)
             nxt = torch.where(done, torch.tensor(pad), nxt)
             ids_t.append(nxt)
             lps_t.append(logp.gather(1, nxt[:, None]).squeeze(1))
@@ -236,7 +233,7 @@ def _sample_batch(
                         done[r] = True
             if bool(done.all()):
                 break
-            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], dim=1)
+            mask[:, length + len(ids_t) - 1] = 1
             o = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos,
                       past_key_values=cache, use_cache=True)  # fmt: skip
             logits = o.logits[:, -1]
@@ -252,6 +249,47 @@ def _sample_batch(
             row.append(_cut(tok, ids[:end], lps_all[i][:end], stop))
         out.append(row)
     return out
+
+
+def _static_copy(model: Any, cache: Any, n: int, max_len: int) -> Any:
+    """A preallocated (static) KV cache holding each prompt's keys/values repeated ``n`` times.
+
+    Decoding then writes each new position in place; a growing cache would copy every layer's
+    keys and values at every step (most of the decode time at n = 10 and long prompts).
+    """
+    from transformers import StaticCache
+
+    static = StaticCache(config=model.config, max_cache_len=max_len)
+    for i, layer in enumerate(cache.layers):
+        k = layer.keys.repeat_interleave(n, 0)  # (P*n, heads, L, head_dim), prompt-major
+        v = layer.values.repeat_interleave(n, 0)
+        static.update(k, v, i)
+        layer.keys = layer.values = None  # free the prompt-only copy early
+    return static
+
+
+def _draw(probs: Any, top_p: float, gen: Any) -> Any:
+    """One token per row from ``probs`` (R, V), restricted to each row's nucleus.
+
+    The nucleus is the smallest set of most probable tokens whose mass reaches ``top_p`` (a
+    token is kept when the mass of the tokens ranked above it is < ``top_p``; Holtzman et al.
+    2020). Only the top k tokens are ranked, with k grown until every row's nucleus lies within
+    them, which gives the same set as a full sort of the vocabulary at a fraction of its cost.
+    """
+    import torch
+
+    if top_p >= 1.0:
+        return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+    vocab = probs.shape[-1]
+    k = min(vocab, 256)
+    while True:
+        top, idx = probs.topk(k, dim=-1)  # sorted, descending
+        cum = top.cumsum(-1)
+        if k == vocab or bool((cum[:, -1] >= top_p).all()):
+            break
+        k = min(vocab, 4 * k)
+    top = top.masked_fill(cum - top >= top_p, 0.0)  # mass before this token already >= top_p
+    return idx.gather(1, torch.multinomial(top, 1, generator=gen)).squeeze(1)
 
 
 def _eos_ids(lm: Any) -> list[int]:

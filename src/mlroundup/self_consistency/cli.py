@@ -89,40 +89,59 @@ def select_cmd(
     """Pick one generation per prompt from SAMPLES (JSONL; '-' reads standard input).
 
     \b
+    SAMPLES has one JSON object per line, one line per prompt:
+      {"id": "p1", "generations": ["...", "..."],
+       "tokens": [[...], [...]],    optional: token ids or strings per generation
+       "logprobs": [[...], [...]]}  optional: one log-probability (<= 0) per token
+    consensus-wucs, wucs, mean-logprob and sum-logprob need "logprobs" (`mlroundup sample`
+    writes them); ucs, ngram, majority and random do not. With "tokens" the scores compare
+    those; otherwise generations are split by --tokenizer. Output: one object per prompt,
+    {"id", "index", "generation", "method", "scores"}.
+
+    \b
     Examples:
       mlroundup select samples.jsonl --method consensus-wucs
       mlroundup select samples.jsonl --method ucs --tokenizer whitespace --out chosen.jsonl
     """
     import numpy as np
 
-    from mlroundup.self_consistency.select import select
+    from mlroundup.self_consistency.select import METHODS, select
 
     rng = np.random.default_rng(seed)
     source = getattr(samples, "name", "samples")
+    rows = []  # everything is checked before the output file is created
+    for lineno, rec in _records(samples, source):
+        gens = rec.get("generations")
+        if not isinstance(gens, list):
+            raise click.ClickException(f"{source}:{lineno}: 'generations' must be a list")
+        if METHODS[method] and rec.get("logprobs") is None:
+            raise click.ClickException(
+                f"{source}:{lineno}: --method {method} needs per-token 'logprobs' in every "
+                "record; use --method ucs (or ngram, majority) for generations without them"
+            )
+        cands = rec.get("tokens") or gens
+        if len(cands) != len(gens):
+            raise click.ClickException(
+                f"{source}:{lineno}: 'tokens' has {len(cands)} entries, 'generations' {len(gens)}"
+            )
+        try:
+            idx, scores = select(
+                cands,
+                rec.get("logprobs"),
+                method,
+                tokenizer=tokenizer,
+                ngram=ngram,
+                weighting=weighting,
+                rng=rng,
+            )
+        except (ValueError, TypeError) as exc:
+            raise click.ClickException(f"{source}:{lineno}: {exc}") from None
+        rows.append({"id": rec.get("id", lineno), "index": idx, "generation": gens[idx],
+                     "method": method, "scores": [float(s) for s in scores]})  # fmt: skip
+    if not rows:
+        raise click.ClickException(f"{source}: no records (expected one JSON object per line)")
     with _output(out) as f:
-        for lineno, rec in _records(samples, source):
-            gens = rec.get("generations")
-            if not isinstance(gens, list):
-                raise click.ClickException(f"{source}:{lineno}: 'generations' must be a list")
-            cands = rec.get("tokens") or gens
-            try:
-                idx, scores = select(
-                    cands,
-                    rec.get("logprobs"),
-                    method,
-                    tokenizer=tokenizer,
-                    ngram=ngram,
-                    weighting=weighting,
-                    rng=rng,
-                )
-            except (ValueError, TypeError) as exc:
-                raise click.ClickException(f"{source}:{lineno}: {exc}") from None
-            if len(cands) != len(gens):
-                raise click.ClickException(
-                    f"{source}:{lineno}: 'tokens' has {len(cands)} entries, 'generations' {len(gens)}"
-                )
-            row = {"id": rec.get("id", lineno), "index": idx, "generation": gens[idx],
-                   "method": method, "scores": [float(s) for s in scores]}  # fmt: skip
+        for row in rows:
             f.write(json.dumps(row) + "\n")
 
 
