@@ -32,5 +32,7 @@ if ! ls "$cache"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     "$py" -m pip wheel --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -w "$cache"
 fi
 "$py" -m pip install --no-deps --force-reinstall "$cache"/llama_cpp_python-*.whl
+# its runtime dependencies (installed --no-deps above so that pip never rebuilds it)
+"$py" -m pip install "diskcache>=5.6.1" "jinja2>=2.11.3" "typing-extensions>=4.5.0"
 printf '%s\n' "$args" > "$cache/CMAKE_ARGS"
 echo "build_llama_cpp: installed from $cache"

@@ -144,3 +144,38 @@ def test_int8_gemv_spec_checks_and_vnni_compiles():
         KernelSpec("gemv_i8", 3, 32, 1, 1, "avx2")
     if not isa_supported("avx512vnni"):
         compile_kernel(KernelSpec("gemv_i8", 4, 64, 1, 1, "avx512vnni"))  # built, not run
+
+
+def test_tune_max_nv_limits_the_tile_width(tmp_path):
+    """Oracle: the definition of ``max_nv`` (no candidate wider than it is returned)."""
+    from mlroundup.qigen.kernels import best_isa, tune
+
+    spec, _ = tune("gemv", 40, 64, 4, 32, isas=[best_isa()], threads=1, repeats=1,
+                   cache_dir=tmp_path, max_nv=1)  # fmt: skip
+    assert spec.nv == 1
+    with pytest.raises(ValueError, match="max_nv"):
+        tune("gemv", 40, 64, 4, 32, threads=1, cache_dir=tmp_path, max_nv=0)
+
+
+def test_prepared_call_matches_the_reference_and_checks_buffers():
+    """Oracle: ``reference_matmul`` (dequantize, then NumPy) on an odd shape."""
+    from mlroundup.qigen.kernels import best_isa, default_spec
+
+    rng = np.random.default_rng(3)
+    n, k = 37, 80
+    qw = quantize_rtn(rng.standard_normal((n, k)).astype(np.float32), 4, 16)
+    spec = default_spec("gemv", 4, 16, best_isa())
+    kern = compile_kernel(spec)
+    pw = pack(qw, spec.nr)
+    x = np.zeros(pw.k_padded, np.float32)
+    out = np.zeros(n, np.float32)
+    call = kern.prepare(pw, x, out, 2)
+    for _ in range(2):  # the call reads whatever x holds now
+        v = rng.standard_normal(k).astype(np.float32)
+        x[:k] = v
+        call()
+        np.testing.assert_allclose(out, reference_matmul(v[None], qw)[0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="invalid x"):
+        kern.prepare(pw, np.zeros(pw.k_padded, np.float64), out)
+    with pytest.raises(ValueError, match="invalid out"):
+        kern.prepare(pw, x, np.zeros(n + 1, np.float32))

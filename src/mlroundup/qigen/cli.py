@@ -24,7 +24,8 @@ def qigen() -> None:
 def generate_cmd(
     prompt: str, bits: str, group_size: str, method: str, max_new_tokens: int, threads: int | None
 ) -> None:
-    """Quantize SmolLM2-135M-Instruct and answer PROMPT (greedy decoding).
+    """Quantize SmolLM2-135M-Instruct and answer PROMPT (greedy decoding over the kernels,
+    mlroundup.qigen.decode.QuantizedLlama; the output layer is quantized to 8 bits).
 
     \b
     Examples:
@@ -34,7 +35,7 @@ def generate_cmd(
     from rich.console import Console
 
     from mlroundup.models import load_smollm2
-    from mlroundup.qigen.evaluate import generate as gen
+    from mlroundup.qigen.decode import QuantizedLlama
     from mlroundup.qigen.evaluate import help_text, token_windows
     from mlroundup.qigen.nn import quantize_model
 
@@ -46,13 +47,22 @@ def generate_cmd(
             f"{group_size!r}: an int or 'row'", param_hint="--group-size"
         ) from None
     lm = load_smollm2(log=err.print)
-    calib = (
-        token_windows(lm.tokenizer, help_text("calibration"), 256, 16) if method == "gptq" else None
+    tok = lm.tokenizer
+    enc = tok.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
     )
+    ids = list(enc["input_ids"] if isinstance(enc, dict) or hasattr(enc, "keys") else enc)
+    calib = token_windows(tok, help_text("calibration"), 256, 16) if method == "gptq" else None
     with err.status(f"quantizing to {bits} bits, group {group_size}, {method}"):
         quantize_model(
             lm.model, int(bits), g, method, calibration=calib, threads=threads, log=err.print
         )
-    text, n, dt = gen(lm.model, lm.tokenizer, prompt, max_new_tokens)
-    click.echo(text)
-    err.print(f"[dim]{n} tokens in {dt:.2f} s ({n / dt:.1f} tokens/s, prompt included)[/dim]")
+        dec = QuantizedLlama.from_model(
+            lm.model, max_seq_len=len(ids) + max_new_tokens, threads=threads
+        )
+    out, timing = dec.generate(ids, max_new_tokens, eos_token_id=tok.eos_token_id)
+    click.echo(tok.decode(out, skip_special_tokens=True))
+    err.print(
+        f"[dim]prompt: {len(ids)} tokens in {timing['prompt_s']:.2f} s; decoding: "
+        f"{timing['tokens_per_s']:.1f} tokens/s ({len(out)} tokens; output layer 8-bit)[/dim]"
+    )

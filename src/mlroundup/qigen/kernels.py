@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +100,50 @@ class Kernel:
             self.fn(*args, m, pw.n, pw.k_padded, threads)
         return out[0] if vec else out
 
+    def prepare(self, pw: PackedWeight, x: np.ndarray, out: np.ndarray,
+                threads: int | None = None) -> Callable[[], None]:  # fmt: skip
+        """A call of this kernel on fixed buffers, for decode loops: each call computes
+        ``out = x @ W.T`` from whatever ``x`` holds at that moment.
+
+        Everything is checked once here, so a call costs only the C function itself (the
+        general ``__call__`` spends tens of microseconds in Python checks per product, which
+        matters for the many small GEMVs of a decoding step).
+
+        Parameters
+        ----------
+        pw : PackedWeight
+        x : ndarray, float32, C-contiguous, shape (k_padded,) (GEMV) or (M, k_padded) (GEMM)
+            The input buffer; columns from K to k_padded must hold zeros.
+        out : ndarray, float32, C-contiguous, shape (N,) (GEMV) or (M, N) (GEMM)
+        threads : int, optional
+
+        Raises
+        ------
+        ValueError
+            If a buffer has the wrong dtype, shape or layout, or the kernel does not fit ``pw``.
+        """
+        self.check(pw)
+        m = 1 if x.ndim == 1 else x.shape[0]
+        for name, a, shape in (("x", x, (m, pw.k_padded)), ("out", out, (m, pw.n))):
+            if a.dtype != np.float32 or not a.flags.c_contiguous or a.size != shape[0] * shape[1]:
+                raise ValueError(
+                    f"invalid {name}: need C-contiguous float32 with shape {shape}, got "
+                    f"{a.dtype} {a.shape}"
+                )
+        if self.spec.kind != "gemm" and m != 1:
+            raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {m}")
+        threads = threads or default_threads()
+        addr = [a.ctypes.data for a in (pw.words, pw.scales, pw.mins, x, out)]
+        args = (*addr, pw.n, pw.k_padded, threads) if self.spec.kind != "gemm" else (
+            *addr, m, pw.n, pw.k_padded, threads)  # fmt: skip
+        fn, keep = self.fn, (pw, x, out)  # keep the buffers alive as long as the call
+
+        def call() -> None:
+            fn(*args)
+
+        call.buffers = keep  # type: ignore[attr-defined]
+        return call
+
 
 def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> Kernel:
     """Build (or reuse from the cache) and bind ``spec``'s kernel.
@@ -174,6 +218,7 @@ def tune(
     cache_dir: Path | str | None = None,
     force: bool = False,
     int8_activations: bool = False,
+    max_nv: int | None = None,
 ) -> tuple[KernelSpec, dict[str, float]]:
     """The fastest kernel spec for an ``N x K`` product (batch ``m``), timed on random codes.
 
@@ -181,7 +226,9 @@ def tune(
     :func:`mlroundup.kernels.autotune.autotune` (warm-up, median of ``repeats``); the winner is
     stored per (CPU, shape, format) and returned without timing on later calls. With
     ``int8_activations`` (GEMV only) the integer kernels, which round activations to int8 per
-    block of 32 (about 1% relative error of a product), compete too.
+    block of 32 (about 1% relative error of a product), compete too. ``max_nv`` leaves out
+    tiles wider than ``max_nv`` vectors (the GEMM that shares a GEMV's packed layout spills
+    registers on the widest tiles, so layers that also process prompts ask for at most 2).
 
     Returns
     -------
@@ -196,7 +243,12 @@ def tune(
     specs = [s for isa in isas for s in candidates(kind, bits, group, isa)]
     if int8_activations and kind == "gemv" and -(-k // 32) * 32 == -(-k // 8) * 8:
         specs += [s for isa in isas for s in candidates("gemv_i8", bits, group, isa)]
+    if max_nv is not None:
+        specs = [s for s in specs if s.nv <= max_nv]
+        if not specs:
+            raise ValueError(f"invalid max_nv={max_nv!r}: no candidate tile is that narrow")
     fmt = f"q{bits}-g{group or 'row'}-{kind}{'-i8' if int8_activations else ''}"
+    fmt += f"-nv{max_nv}" if max_nv is not None else ""
     fmt += f"-t{threads or default_threads()}"
     shape = (m, n, k)
     by_name = {s.name: s for s in specs}

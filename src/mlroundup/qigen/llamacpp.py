@@ -106,45 +106,53 @@ def quantize_gguf(src: Path, dst: Path, ftype: str = "Q4_0", threads: int = 2) -
     return dst
 
 
-def llama_cpp_speed(path: Path, threads: int, n_prompt: int = 64, n_decode: int = 16):
-    """(seconds per decoded token, prompt tokens per second) of llama.cpp on ``path``."""
+def bench_prompt(n: int) -> list[int]:
+    """The prompt both sides process in speed measurements: ``n`` fixed token ids."""
+    return [3 + (i * 37) % 4000 for i in range(n)]
+
+
+def llama_cpp_speed(
+    path: Path, threads: int, n_prompt: int = 64, n_decode: int = 16, passes: int = 2
+) -> tuple[float, float]:
+    """(seconds per decoded token, prompt tokens per second) of llama.cpp on ``path``.
+
+    ``passes`` times: the :func:`bench_prompt` of ``n_prompt`` tokens, then ``n_decode``
+    tokens one at a time; the best pass of each measure is returned (the first also faults
+    in every page), as for :func:`our_speed`.
+    """
     import llama_cpp
 
     llm = llama_cpp.Llama(
         model_path=str(path), n_ctx=n_prompt + n_decode + 8, n_threads=threads,
         n_threads_batch=threads, n_batch=max(n_prompt, 8), verbose=False,
     )  # fmt: skip
-    prompt = [3 + (i * 37) % 4000 for i in range(n_prompt)]
-    t0 = time.perf_counter()
-    llm.eval(prompt)
-    t_prompt = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for i in range(n_decode):
-        llm.eval([100 + i])
-    t_tok = (time.perf_counter() - t0) / n_decode
+    prompt = bench_prompt(n_prompt)
+    t_tok, tps = float("inf"), 0.0
+    for _ in range(passes):
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(prompt)
+        tps = max(tps, n_prompt / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for i in range(n_decode):
+            llm.eval([100 + i])
+        t_tok = min(t_tok, (time.perf_counter() - t0) / n_decode)
     del llm
-    return t_tok, n_prompt / t_prompt
+    return t_tok, tps
 
 
-def our_decode_step(shape: LlamaShape, bits: int, group_size: int, threads: int, repeats: int = 3):
-    """(seconds, bytes) of one decode step's GEMVs (every linear of ``shape``) with our kernels."""
-    from mlroundup.kernels.autotune import median_time
-    from mlroundup.qigen.kernels import compile_kernel, tune
-    from mlroundup.qigen.layout import pack
-    from mlroundup.qigen.measure import random_quantized
-
-    packed, kernels = {}, {}
-    for n, k in set(shape.linears()):
-        spec, _ = tune("gemv", n, k, bits, group_size, threads=threads, repeats=2)
-        kernels[(n, k)] = compile_kernel(spec)
-        packed[(n, k)] = spec.nr
-    layers = []
-    for i, (n, k) in enumerate(shape.linears()):
-        pw = pack(random_quantized(n, k, bits, group_size, seed=i), packed[(n, k)])
-        layers.append((kernels[(n, k)], pw, np.ones(k, np.float32), np.empty((1, n), np.float32)))
-
-    def step():
-        for kern, pw, x, out in layers:
-            kern(pw, x, out, threads)
-
-    return median_time(step, warmup=1, repeats=repeats), sum(pw.nbytes for _k, pw, _x, _o in layers)
+def our_speed(dec, n_prompt: int, n_decode: int, passes: int = 2) -> tuple[float, float]:
+    """(seconds per decoded token, prompt tokens per second) of a
+    :class:`mlroundup.qigen.decode.QuantizedLlama`, measured like :func:`llama_cpp_speed`."""
+    prompt = bench_prompt(n_prompt)
+    t_tok, tps = float("inf"), 0.0
+    for _ in range(passes):
+        dec.reset()
+        t0 = time.perf_counter()
+        dec.forward(prompt)
+        tps = max(tps, n_prompt / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for i in range(n_decode):
+            dec.forward([100 + i])
+        t_tok = min(t_tok, (time.perf_counter() - t0) / n_decode)
+    return t_tok, tps

@@ -53,6 +53,9 @@ class QuantLinear(nn.Module):
         Kernel threads (default :func:`mlroundup.qigen.kernels.default_threads`).
     int8_activations : bool
         Let the autotuner pick the integer GEMV (activations rounded to int8 per block of 32).
+    max_nv : int, optional
+        Autotune only tiles of at most this many vectors (see
+        :func:`mlroundup.qigen.kernels.tune`); 2 keeps the GEMM used for prompts fast.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class QuantLinear(nn.Module):
         autotune: bool = False,
         threads: int | None = None,
         int8_activations: bool = False,
+        max_nv: int | None = None,
     ) -> None:
         super().__init__()
         n, k = qw.shape
@@ -75,11 +79,13 @@ class QuantLinear(nn.Module):
         if autotune:
             gemv_spec, _ = tune(
                 "gemv", n, k, qw.bits, qw.group_size, isas=[isa], threads=threads,
-                int8_activations=int8_activations,
+                int8_activations=int8_activations, max_nv=max_nv,
             )  # fmt: skip
         else:
             gemv_spec = default_spec("gemv", qw.bits, group, isa)
-        gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, 4, isa)  # same tile layout
+        # same tile layout; fewer activation rows per register block on wide tiles (spills)
+        mr = 4 if gemv_spec.nv <= 2 else 2
+        gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, mr, isa)
         self.gemv: Kernel = compile_kernel(gemv_spec)
         self.gemm: Kernel = compile_kernel(gemm_spec)
         pw = pack(qw, gemv_spec.nr)

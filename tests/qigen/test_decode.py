@@ -1,0 +1,107 @@
+"""Batch-1 decoding over the kernels (:mod:`mlroundup.qigen.decode`).
+
+Oracle: transformers' own ``LlamaForCausalLM`` forward over the same quantized model (its
+linears are QuantLinear after ``quantize_model``), i.e. an independent implementation of the
+norms, rotary embedding, grouped-query attention and MLP, run on a small random LLaMA whose
+odd sizes (hidden 72, 3 KV heads of 6 query heads, MLP width 100) exercise every kernel tail.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from mlroundup.qigen.decode import LlamaDims, QuantizedLlama  # noqa: E402
+from mlroundup.qigen.nn import quantize_model  # noqa: E402
+
+
+def _tiny_llama(tie: bool = False, seed: int = 0):
+    torch.manual_seed(seed)
+    cfg = transformers.LlamaConfig(
+        vocab_size=97, hidden_size=72, intermediate_size=100, num_hidden_layers=2,
+        num_attention_heads=6, num_key_value_heads=3, head_dim=12, max_position_embeddings=64,
+        rms_norm_eps=1e-5, tie_word_embeddings=tie, rope_parameters={"rope_type": "default",
+        "rope_theta": 500.0},
+    )  # fmt: skip
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():  # visible norms, so that a wrong norm weight shows
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1 + 0.3 * torch.randn_like(p))
+    return model
+
+
+def _hf_logits(model, ids):
+    with torch.no_grad():
+        return model(torch.tensor([ids])).logits[0].numpy()
+
+
+@pytest.mark.parametrize("bits,group", [(4, 32), (3, None), (8, 64)])
+def test_prompt_then_decode_matches_transformers(bits, group):
+    model = quantize_model(_tiny_llama(), bits, group, "rtn", threads=2)
+    dec = QuantizedLlama.from_model(
+        model, max_seq_len=32, lm_head_bits=None, threads=2, autotune=False
+    )
+    ids = [5, 17, 3, 90, 44, 8, 61]
+    ref = _hf_logits(model, ids)  # (T, V): row t predicts token t + 1
+    np.testing.assert_allclose(dec.forward(ids[:4]), ref[3], rtol=2e-4, atol=2e-4)
+    for t in range(4, len(ids)):  # one token at a time after a 4-token prompt
+        np.testing.assert_allclose(dec.forward([ids[t]]), ref[t], rtol=2e-4, atol=2e-4)
+    assert dec.position == len(ids)
+    dec.reset()  # the whole sequence one token at a time gives the same logits
+    for t in range(len(ids)):
+        got = dec.forward([ids[t]])
+    np.testing.assert_allclose(got, ref[-1], rtol=2e-4, atol=2e-4)
+
+
+def test_quantized_head_and_greedy_generation():
+    model = quantize_model(_tiny_llama(tie=True, seed=1), 4, 32, "rtn", threads=2)
+    dec = QuantizedLlama.from_model(
+        model, max_seq_len=40, lm_head_bits=8, threads=2, autotune=False
+    )
+    # oracle for the head: transformers with the head replaced by its 8-bit RTN dequantization
+    from mlroundup.qigen.quant import quantize_rtn
+
+    w = model.lm_head.weight.detach().numpy()
+    head = torch.nn.Linear(72, 97, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(quantize_rtn(w, 8, 32).dequantize()))
+    model.lm_head = head
+    ids = [1, 2, 3]
+    toks, timing = dec.generate(ids, 6)
+    seq = list(ids)
+    for _ in range(6):  # greedy reference decode through transformers
+        seq.append(int(np.argmax(_hf_logits(model, seq)[-1])))
+    assert toks == seq[3:]
+    assert timing["decode_s"] > 0 and timing["tokens_per_s"] > 0
+
+
+def test_bad_input_is_rejected():
+    model = _tiny_llama()
+    with pytest.raises(ValueError, match="quantize the model first"):
+        QuantizedLlama.from_model(model)
+    model = quantize_model(model, 4, 32, "rtn", threads=1)
+    dec = QuantizedLlama.from_model(model, max_seq_len=4, threads=1, autotune=False)
+    with pytest.raises(ValueError, match="empty"):
+        dec.forward([])
+    with pytest.raises(ValueError, match="token ids"):
+        dec.forward([97])
+    with pytest.raises(ValueError, match="max_seq_len"):
+        dec.forward([1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        dec.generate([1], 0)
+    with pytest.raises(ValueError, match="max_seq_len"):
+        QuantizedLlama.from_model(model, max_seq_len=0)
+    with pytest.raises(ValueError, match="kv_heads"):
+        LlamaDims(6, 4, 12)
+
+
+def test_random_model_has_the_shapes_asked_for():
+    from mlroundup.qigen.llamacpp import LlamaShape
+
+    shape = LlamaShape("tiny", hidden=64, ffn=96, layers=2, heads=4, kv_heads=2, vocab=50)
+    dec = QuantizedLlama.random(shape, 4, 32, max_seq_len=8, threads=1, autotune=False)
+    assert [lay["qkv"].out.shape[0] for lay in dec.layers] == [64 + 2 * 32] * 2
+    assert dec.forward([1, 2]).shape == (50,)
+    assert dec.forward([3]).shape == (50,) and dec.position == 3
