@@ -39,20 +39,64 @@ def token_windows(tokenizer, text: str, seq_len: int, count: int | None) -> list
 
 
 @torch.no_grad()
-def perplexity(model, windows: Sequence[torch.Tensor]) -> float:
-    """exp(mean next-token negative log-likelihood) over every predicted token of ``windows``.
+def window_nlls(model, windows: Sequence[torch.Tensor], batch_size: int = 1) -> list[float]:
+    """Summed next-token negative log-likelihood (nats) of each window, scored independently.
 
-    Each window is scored independently (no context carried across windows).
+    Parameters
+    ----------
+    model : transformers causal LM
+        Called as ``model(ids, use_cache=False)`` on a LongTensor of shape (B, T); its ``logits``
+        have shape (B, T, vocab).
+    windows : sequence of LongTensor of shape (T,)
+        Token ids, ``T >= 2``; window ``i`` contributes the ``T - 1`` predictions of tokens 1..T-1.
+    batch_size : int
+        Windows per forward pass (consecutive windows of equal length are stacked); the result
+        does not depend on it beyond float32 rounding.
+
+    Returns
+    -------
+    list of float
+        ``-sum_t log p(ids[t] | ids[:t])`` for ``t = 1..T-1``, one entry per window.
+
+    Raises
+    ------
+    ValueError
+        If ``windows`` is empty, a window is not 1-D with at least 2 tokens, or ``batch_size < 1``.
     """
     if not windows:
         raise ValueError("windows is empty")
-    total, count = 0.0, 0
-    for ids in windows:
-        logits = model(ids[None]).logits[0, :-1].float()  # (T-1, vocab)
-        nll = torch.nn.functional.cross_entropy(logits, ids[1:], reduction="sum")
-        total += float(nll)
-        count += len(ids) - 1
-    return math.exp(total / count)
+    if batch_size < 1:
+        raise ValueError(f"invalid batch_size={batch_size!r}: must be >= 1")
+    for i, w in enumerate(windows):
+        if w.dim() != 1 or len(w) < 2:
+            raise ValueError(f"invalid windows[{i}] of shape {tuple(w.shape)}: need (T,), T >= 2")
+    out: list[float] = []
+    i = 0
+    while i < len(windows):
+        chunk = [windows[i]]
+        while len(chunk) < batch_size and i + len(chunk) < len(windows):
+            nxt = windows[i + len(chunk)]
+            if len(nxt) != len(chunk[0]):
+                break
+            chunk.append(nxt)
+        ids = torch.stack(chunk)
+        logits = model(ids, use_cache=False).logits[:, :-1].float()  # (B, T-1, vocab)
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none"
+        )
+        out.extend(float(v) for v in nll.view(len(chunk), -1).double().sum(dim=1))
+        i += len(chunk)
+    return out
+
+
+def perplexity(model, windows: Sequence[torch.Tensor], batch_size: int = 1) -> float:
+    """exp(mean next-token negative log-likelihood) over every predicted token of ``windows``.
+
+    Each window is scored independently (no context carried across windows); ``batch_size`` as
+    :func:`window_nlls`, which raises the ``ValueError`` s.
+    """
+    nlls = window_nlls(model, windows, batch_size)
+    return math.exp(sum(nlls) / sum(len(w) - 1 for w in windows))
 
 
 @torch.no_grad()

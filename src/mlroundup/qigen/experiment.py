@@ -1,7 +1,23 @@
 """The QIGen experiment: SmolLM2 perplexity over bits x group size (RTN and GPTQ), decode speed
-of our kernels per format, and GEMV bandwidth, each beside the paper's claims."""
+of our kernels per format, and GEMV bandwidth, each beside the paper's claims.
+
+How it stays cheap: perplexity does not need the kernels. Each (method, bits, group) format is
+quantized linear by linear (:func:`~mlroundup.qigen.quant.quantize_rtn`, or layer-wise GPTQ
+through :func:`~mlroundup.qigen.quant.quantize_gptq`) and its dequantized weights ``s * q + m``
+are written into ONE working copy of the fp32 model (fake quantization). The kernels compute
+exactly that model, which one check confirms: the 4-bit group-128 RTN codes in
+:class:`~mlroundup.qigen.nn.QuantLinear` layers (generated GEMM kernels) score the same
+perplexity as the fake-quantized model. Speed and size depend on the format only, so each
+format is packed and timed once (one decoder layer's GEMVs standing for all 30 layers), and the
+paper's kernel-speed claims are measured on a LLaMA-7B-sized GEMV streamed from DRAM.
+"""
 
 from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from mlroundup.experiments.registry import Experiment, Metric, Paper
 
@@ -13,31 +29,242 @@ PAPER = Paper(
 
 BITS = (2, 3, 4, 8)
 GROUPS = (32, 64, 128, None)  # None: whole row
+#: Relative perplexity difference above which the kernel path and the fake-quantized model are
+#: declared different models (measured: ~1e-6, float32 summation order).
+KERNEL_CHECK_RTOL = 1e-4
 
 
 def _label(g):
     return "row" if g is None else str(g)
 
 
-def _decode_seconds(model, threads: int, repeats: int) -> float:
-    """Median seconds of one decode step's worth of quantized GEMVs (every QuantLinear, batch 1)."""
+def configs(quick: bool) -> list[tuple[str, int, int | None]]:
+    """The (method, bits, group) formats evaluated at each scale.
+
+    Parameters
+    ----------
+    quick : bool
+        True for the quick scale, False for the paper scale.
+
+    Returns
+    -------
+    list of (str, int, int or None)
+        ``(method, bits, group_size)`` with method ``"rtn"`` or ``"gptq"`` and group size None
+        for whole rows. Quick: every group size at 4 bits (the group-size claims), 3 bits at
+        groups 32 and 128 (the 3- vs 4-bit claim), one format each at 2 and 8 bits, and GPTQ at
+        4 bits / group 128 (QIGen's format and weights). Paper: RTN and GPTQ at every
+        bits x group of :data:`BITS` x :data:`GROUPS`.
+    """
+    full = [(b, g) for b in BITS for g in GROUPS]
+    if not quick:
+        return [(m, b, g) for m in ("rtn", "gptq") for b, g in full]
+    out = [("rtn", b, g) for b, g in full if b == 4 or g == 128 or (b, g) == (3, 32)]
+    return [*out, ("gptq", 4, 128)]
+
+
+def _linears(model):
+    """The decoder's ``nn.Linear`` layers (every one but the output head), as (name, module)."""
+    from torch import nn
+
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear) and not name.endswith("lm_head")
+    ]
+
+
+def _write(lins, weights) -> None:
+    """Copy ``weights`` (tensors or float32 arrays, one per linear) into the linears in place."""
     import torch
 
-    from mlroundup.kernels.autotune import median_time
-    from mlroundup.qigen.nn import QuantLinear
+    with torch.no_grad():
+        for (_name, m), w in zip(lins, weights, strict=True):
+            m.weight.copy_(torch.as_tensor(w))
 
-    layers = [m for m in model.modules() if isinstance(m, QuantLinear)]
-    xs = [torch.randn(1, m.in_features) for m in layers]
 
-    def step():
-        for m, x in zip(layers, xs, strict=True):
-            m(x)
+def _one_blas_thread():
+    """Limit NumPy's BLAS to one thread (if threadpoolctl is installed). GPTQ's small matrix
+    products gain nothing from BLAS threads, and on a busy machine their spinning made one
+    decoder layer 2-3x slower (measured here: 4.8-7.0 s instead of 2.0 s)."""
+    import contextlib
 
-    return median_time(step, warmup=1, repeats=repeats)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds every process on the machine has used, CPU seconds this process has used),
+    from ``/proc/stat`` (Linux; None elsewhere). "This process" includes its waited-for children
+    (the compiler runs that build kernels)."""
+    try:
+        import resource
+
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait (steal counts)
+    own = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return busy / hz, sum(r.ru_utime + r.ru_stime for r in own)
+
+
+def _sharing_note(start, end, wall_s: float) -> str:
+    """Say how much CPU time other processes took from the machine during the run."""
+    if start is None or end is None:
+        return "Whether other jobs shared the machine during the run was not measured."
+    others = max(0.0, (end[0] - start[0]) - (end[1] - start[1]))
+    ncpu = os.cpu_count() or 1
+    return (
+        f"Other processes used {others:.0f} CPU-seconds during the run's {wall_s:.0f} s on "
+        f"{ncpu} CPUs ({others / (wall_s * ncpu):.0%} of the machine); the higher, the more "
+        "pessimistic the timings."
+    )
+
+
+def _with_dequantized(qw):
+    return qw, qw.dequantize()
+
+
+def _swap(model, name: str, module) -> None:
+    """Put ``module`` at the dotted ``name`` of ``model``."""
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, module)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _gptq_into(model, lins, orig, calib, bits: int, group: int | None, pool, log) -> list:
+    """GPTQ-quantize every decoder linear of ``model`` layer by layer, writing the dequantized
+    weights into it; returns the :class:`~mlroundup.qigen.quant.QuantizedWeight` per linear.
+
+    As :func:`mlroundup.qigen.nn.quantize_model` (Frantar et al. Sec. 4): the input Hessians of a
+    decoder layer's linears are collected in one pass on the calibration set, with the earlier
+    layers already quantized, then each linear is quantized by
+    :func:`~mlroundup.qigen.quant.quantize_gptq`. Differences, for speed: the inputs of each
+    layer are kept and pushed through it once quantized (two layer passes per layer, instead of
+    a forward pass from the embeddings per layer); ``x^T x`` is formed once per distinct input
+    (q/k/v and gate/up share theirs) in float32, as the reference GPTQ code does, and summed in
+    float64; a layer's linears are quantized concurrently on ``pool`` (a thread pool: NumPy
+    releases the GIL in its loops). On this already-quantized model GPTQ's rounding decisions
+    are sensitive to such float details (variants differing only in summation order gave 4-bit
+    group-128 perplexities 21.2-23.2 on 4 windows during development, RTN: 26.7).
+    """
+    import torch
+
+    from mlroundup.qigen.quant import quantize_gptq
+
+    _write(lins, orig)
+    blocks = model.model.layers
+    ids = torch.stack(list(calib))
+    captured = {}
+
+    def grab(_mod, args, kwargs):
+        captured["args"], captured["kwargs"] = args, kwargs
+        raise _Stop
+
+    hook = blocks[0].register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            model(ids, use_cache=False)
+    except _Stop:
+        pass
+    finally:
+        hook.remove()
+    hidden, rest, kwargs = captured["args"][0], captured["args"][1:], captured["kwargs"]
+    by_module = {}
+    for i, block in enumerate(blocks):
+        layers = [m for m in block.modules() if isinstance(m, torch.nn.Linear)]
+        hs = {id(m): torch.zeros((m.in_features,) * 2, dtype=torch.float64) for m in layers}
+        last: dict = {}  # q/k/v (and gate/up) see the same input tensor: one x^T x for them
+
+        def pre(mod, args, hs=hs, last=last):
+            if last.get("x") is not args[0]:
+                x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
+                # float32 products (as reference GPTQ), summed over batches in float64
+                last["x"], last["xtx"] = args[0], (x.T @ x).double()  # holding x keeps `is` valid
+            hs[id(mod)] += last["xtx"]
+
+        hooks = [m.register_forward_pre_hook(pre) for m in layers]
+        try:
+            with torch.no_grad():
+                block(hidden, *rest, **kwargs)
+        finally:
+            for h in hooks:
+                h.remove()
+            last.clear()
+        # largest first (down_proj), so the threads finish together
+        order = sorted(layers, key=lambda m: -m.in_features * m.out_features)
+        qws = pool.map(
+            lambda m, hs=hs: _with_dequantized(
+                quantize_gptq(m.weight.detach().numpy(), hs[id(m)].numpy(), bits, group)
+            ),
+            order,
+        )
+        with torch.no_grad():
+            for m, (qw, deq) in zip(order, qws, strict=True):
+                m.weight.copy_(torch.from_numpy(deq))
+                by_module[id(m)] = qw
+            out = block(hidden, *rest, **kwargs)
+        hidden = out[0] if isinstance(out, tuple) else out
+        if (i + 1) % 10 == 0:
+            log(f"gptq {bits}-bit g{_label(group)}: layer {i + 1}/{len(blocks)}")
+    return [by_module[id(m)] for _name, m in lins]
+
+
+def _packed_step(qws, threads: int, pool, repeat: int = 1):
+    """The kernel calls of one decode step's GEMVs and their weight bytes.
+
+    Each weight of ``qws`` is packed for the default (untuned) GEMV tile of its format; kernels
+    are built once per distinct spec. The calls run every weight once, ``repeat`` times (one
+    decoder layer's weights standing for the ``repeat`` identical-shaped layers). Returns
+    ``(calls, nbytes)``: zero-argument callables and ``repeat`` x the bytes of packed codes +
+    float32 scales and minimums.
+    """
+    import numpy as np
+
+    from mlroundup.qigen.kernels import compile_kernel, default_spec, spec_group
+    from mlroundup.qigen.layout import pack
+
+    rng = np.random.default_rng(0)
+    specs = [default_spec("gemv", qw.bits, spec_group(qw.group_size, qw.shape[1], qw.bits))
+             for qw in qws]  # fmt: skip
+    kernels = {spec: compile_kernel(spec) for spec in set(specs)}
+    packed = pool.map(lambda a: pack(a[0], a[1].nr), zip(qws, specs, strict=True))
+    calls, nbytes = [], 0
+    for qw, spec, pw in zip(qws, specs, packed, strict=True):
+        n, k = qw.shape
+        nbytes += pw.nbytes
+        x = np.zeros(pw.k_padded, np.float32)
+        x[:k] = rng.standard_normal(k)
+        out = np.empty(n, np.float32)
+        calls.append(kernels[spec].prepare(pw, x, out, threads))  # no per-call Python checks
+    return calls * repeat, nbytes * repeat
+
+
+def _time_steps(steps: dict, rounds: int) -> dict:
+    """Median seconds of each decode step in ``steps`` (key -> list of calls), interleaved: each
+    round runs every step once, so slow phases of a shared machine hit all formats alike."""
+    import statistics
+
+    times = {key: [] for key in steps}
+    for r in range(rounds + 1):  # round 0 warms up
+        for key, calls in steps.items():
+            t0 = time.perf_counter()
+            for c in calls:
+                c()
+            if r:
+                times[key].append(time.perf_counter() - t0)
+    return {key: statistics.median(v) for key, v in times.items()}
 
 
 def _tradeoff_figure(results: dict, ppl_fp32: float):
-    """Two panels: perplexity vs MB of the quantized linears, and vs layer tokens/s."""
+    """Two panels: perplexity vs MB of the quantized linears, and vs decode steps/s."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,18 +272,18 @@ def _tradeoff_figure(results: dict, ppl_fp32: float):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     markers = {2: "v", 3: "s", 4: "o", 8: "^"}
-    for (method, bits, g), (ppl, nbytes, step_s, _chk) in sorted(
+    for (method, bits, g), r in sorted(
         results.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 1 << 30)
     ):
         style = {"marker": markers[bits], "color": f"C{BITS.index(bits)}",
                  "fillstyle": "full" if method == "gptq" else "none", "linestyle": ""}  # fmt: skip
-        axes[0].plot(nbytes / 1e6, ppl, **style)
-        axes[1].plot(1 / step_s, ppl, **style)
-        axes[0].annotate(f"{method} g{_label(g)}", (nbytes / 1e6, ppl), fontsize=6)
+        axes[0].plot(r["bytes"] / 1e6, r["ppl"], **style)
+        axes[1].plot(1 / r["step_s"], r["ppl"], **style)
+        axes[0].annotate(f"{method} g{_label(g)}", (r["bytes"] / 1e6, r["ppl"]), fontsize=6)
     for ax in axes:
         ax.axhline(ppl_fp32, color="k", lw=0.8, ls="--", label="fp32")
         ax.set_yscale("log")
-    for bits in BITS:
+    for bits in sorted({b for _m, b, _g in results}):
         axes[0].plot([], [], marker=markers[bits], color=f"C{BITS.index(bits)}", ls="",
                      label=f"{bits}-bit")  # fmt: skip
     axes[0].set_xlabel("quantized linear layers (MB)")
@@ -68,112 +295,260 @@ def _tradeoff_figure(results: dict, ppl_fp32: float):
 
 
 def run(ctx):
-    import copy
+    """Run the experiment at ``ctx.scale`` (see the module docstring).
 
+    Parameters
+    ----------
+    ctx : mlroundup.experiments.runner.RunContext
+
+    Returns
+    -------
+    mlroundup.experiments.schema.Outcome
+        Metric values, the perplexity / size / speed table, the GEMV bandwidth table, the
+        trade-off figure and notes.
+
+    Raises
+    ------
+    mlroundup.models.ModelUnavailableError
+        If SmolLM2 cannot be loaded.
+    RuntimeError
+        If the kernel path and the fake-quantized model disagree (relative perplexity difference
+        above :data:`KERNEL_CHECK_RTOL`), so the table would not describe the kernels.
+    """
     import torch
 
     from mlroundup.experiments.schema import Outcome, Table
     from mlroundup.models import load_smollm2
-    from mlroundup.qigen.evaluate import help_text, perplexity, token_windows
-    from mlroundup.qigen.kernels import default_threads
+    from mlroundup.qigen.evaluate import help_text, token_windows, window_nlls
+    from mlroundup.qigen.kernels import available_isas, candidates, default_threads
     from mlroundup.qigen.measure import gemv_throughput, last_level_cache_bytes, read_bandwidth
-    from mlroundup.qigen.nn import dequantize_model, quantize_model, quantized_bytes
+    from mlroundup.qigen.nn import QuantLinear
+    from mlroundup.qigen.quant import quantize_rtn
 
+    t_start = time.perf_counter()
+    busy_start = _cpu_seconds()
     torch.manual_seed(ctx.seed)
     threads = default_threads()
     torch.set_num_threads(threads)
     lm = load_smollm2(ctx.cache_dir)
-    base = lm.model
-    n_eval, n_cal = (4, 4) if ctx.quick else (40, 32)
-    evalw = token_windows(lm.tokenizer, help_text("eval"), 256, n_eval)
-    calib = token_windows(lm.tokenizer, help_text("calibration"), 256, n_cal)
-    ppl_fp32 = perplexity(base, evalw)
-    full = [(b, g) for b in BITS for g in GROUPS]
-    if ctx.quick:  # every group size at 4 bits; 3 bits at 32 and 128; one at 2 and 8; GPTQ 4/128
-        configs = [("rtn", b, g) for b, g in full if b == 4 or g == 128 or (b, g) == (3, 32)]
-        configs += [("gptq", 4, 128)]
-    else:
-        configs = [(m, b, g) for m in ("rtn", "gptq") for b, g in full]
-    rows, results = [], {}
-    for method, bits, g in ctx.track(configs, "quantize + perplexity"):
-        model = copy.deepcopy(base)
-        quantize_model(model, bits, g, method, calibration=calib, threads=threads)
-        nbytes = quantized_bytes(model)
-        step_s = _decode_seconds(model, threads, 3 if ctx.quick else 7)
-        ppl_kernel = None
-        if (method, bits, g) == ("rtn", 4, 128):  # the kernel path itself, as a check
-            ppl_kernel = perplexity(model, evalw[:2])
-        dequantize_model(model)
-        ppl = perplexity(model, evalw)
-        if ppl_kernel is not None:
-            ppl_kernel = (ppl_kernel, perplexity(model, evalw[:2]))
-        results[(method, bits, g)] = (ppl, nbytes, step_s, ppl_kernel)
-        rows.append([method, bits, _label(g), ppl, ppl / ppl_fp32 - 1, nbytes / 1e6, 1 / step_s])
-        del model
+    timings = {"load": time.perf_counter() - t_start}
+    model = lm.model  # the one working copy: each format's weights are written into it
+    model.eval()
+    lins = _linears(model)
+    orig = [m.weight.detach().clone() for _n, m in lins]
+    seq = 256
+    n_eval, n_cal = (2, 4) if ctx.quick else (40, 32)
+    n_check = 1 if ctx.quick else 2
+    batch = 4
+    evalw = token_windows(lm.tokenizer, help_text("eval"), seq, n_eval)
+    calib = token_windows(lm.tokenizer, help_text("calibration"), seq, n_cal)
+    n_tokens = sum(len(w) - 1 for w in evalw)
 
+    def ppl_of(nlls):
+        return math.exp(sum(nlls) / n_tokens)
+
+    t0 = time.perf_counter()
+    ppl_fp32 = ppl_of(window_nlls(model, evalw, batch))
+    timings["fp32 perplexity"] = time.perf_counter() - t0
+
+    # Decode-step timing uses decoder layer 0's linears for all (identically shaped) layers.
+    n_layers = len(model.model.layers)
+    layer0 = [i for i, (name, _m) in enumerate(lins) if name.startswith("model.layers.0.")]
+    shapes = [tuple(m.weight.shape) for _n, m in lins]
+    if shapes != [shapes[i] for i in layer0] * n_layers:
+        raise RuntimeError("decoder layers differ in linear shapes; decode-step timing assumes not")
+
+    results, steps = {}, {}
+    t_quant = t_gptq = t_pack = t_ppl = 0.0
+    with ThreadPoolExecutor(threads) as pool, _one_blas_thread():
+        for method, bits, g in ctx.track(configs(ctx.quick), "quantize + perplexity"):
+            t0 = time.perf_counter()
+            if method == "gptq":
+                qws = _gptq_into(model, lins, orig, calib, bits, g, pool, ctx.log)
+                t_gptq += time.perf_counter() - t0
+            else:
+
+                def rtn(w, b=bits, g=g):
+                    return _with_dequantized(quantize_rtn(w.numpy(), b, g))
+
+                pairs = list(pool.map(rtn, orig))
+                qws = [qw for qw, _d in pairs]
+                _write(lins, [d for _qw, d in pairs])
+                del pairs
+                t_quant += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if (bits, g) not in steps:  # speed and size depend on the format only
+                steps[(bits, g)] = _packed_step([qws[i] for i in layer0], threads, pool, n_layers)
+            t_pack += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            nlls = window_nlls(model, evalw, batch)
+            t_ppl += time.perf_counter() - t0
+            results[(method, bits, g)] = {"ppl": ppl_of(nlls), "nlls": nlls}
+            if (method, bits, g) == ("rtn", 4, 128):
+                # The kernel path once: the same codes in QuantLinear layers (generated GEMM
+                # kernels) in place of the fake-quantized linears, on the first windows.
+                t0 = time.perf_counter()
+                for (name, m), qw in zip(lins, qws, strict=True):
+                    _swap(model, name, QuantLinear(qw, m.bias, threads=threads))
+                try:
+                    kernel_nlls = window_nlls(model, evalw[:n_check], batch)
+                finally:
+                    for name, m in lins:
+                        _swap(model, name, m)
+                timings["kernel check"] = time.perf_counter() - t0
+            del qws
+    _write(lins, orig)
+    timings["RTN"] = t_quant
+    timings["pack"] = t_pack
+    timings["GPTQ"] = t_gptq
+    timings["perplexities"] = t_ppl
+
+    t0 = time.perf_counter()
+    step_s = _time_steps({k: c for k, (c, _b) in steps.items()}, 7 if ctx.quick else 21)
+    for (_m, bits, g), r in results.items():
+        r["step_s"], r["bytes"] = step_s[(bits, g)], steps[(bits, g)][1]
+    del steps
+    timings["decode-step timing"] = time.perf_counter() - t0
+
+    rows = [["fp32", 32, "-", ppl_fp32, 0.0, None, None]]
+    for (method, bits, g), r in results.items():
+        rows.append([method, bits, _label(g), r["ppl"], r["ppl"] / ppl_fp32 - 1,
+                     r["bytes"] / 1e6, 1 / r["step_s"]])  # fmt: skip
     tables = [
         Table(
             "SmolLM2-135M-Instruct perplexity on held-out CPython help text",
             ["method", "bits", "group", "perplexity", "vs fp32", "linear MB", "layer tokens/s"],
-            [["fp32", 32, "-", ppl_fp32, 0.0, None, None], *rows],
+            rows,
             note=(
-                f"{sum(len(w) for w in evalw)} tokens in {len(evalw)} windows of 256; GPTQ "
-                f"calibrated on {len(calib)} disjoint windows. 'linear MB': packed codes + fp32 "
-                "scales/minimums of the quantized linears (embeddings/lm_head stay fp32). "
-                "'layer tokens/s': 1 / (time of all quantized GEMVs of one decode step), kernels "
-                f"only, {threads} threads, untuned default tiles. The shipped weights were already "
-                "Q4_1-quantized once."
+                f"{n_tokens} predicted tokens in {len(evalw)} windows of {seq}; GPTQ calibrated "
+                f"on {len(calib)} disjoint windows. Perplexity of each format is measured on the "
+                "fp32 model with the format's dequantized weights (what the kernels compute; "
+                "checked once, see notes). 'linear MB': packed codes + fp32 scales/minimums of "
+                f"the {len(lins)} quantized linears (embeddings/lm_head stay fp32). 'layer "
+                "tokens/s': 1 / median time of one decode step's GEMVs through our kernels "
+                f"(decoder layer 0's {len(layer0)} linears run {n_layers} times, standing for the "
+                f"{n_layers} identically shaped layers; default untuned tiles, {threads} threads, "
+                "formats interleaved); speed and size depend on the format only, so GPTQ shares "
+                "RTN's numbers."
             ),
         )
     ]
     r4 = {g: results[("rtn", 4, g)] for g in GROUPS}
-    smaller_better = float(r4[32][0] < r4[128][0] < r4[None][0])
-    smaller_slower = float(r4[32][2] > r4[128][2])
-    # 4-bit vs 3-bit per byte: every 3-bit point is dominated (size and perplexity) by a 4-bit one
-    pts = {k: v for k, v in results.items()}
-    three = [v for (_m, b, _g), v in pts.items() if b == 3]
-    four = [v for (_m, b, _g), v in pts.items() if b == 4]
-    dominated = sum(any(f[1] <= t[1] * 1.35 and f[0] < t[0] for f in four) for t in three)
-    ppl_check = results[("rtn", 4, 128)][3]
+    ppls4 = [r4[g]["ppl"] for g in GROUPS]
+    smaller_better = float(all(a < b for a, b in zip(ppls4, ppls4[1:], strict=False)))
+    # 4-bit vs 3-bit per byte: every 3-bit point is beaten on perplexity by a 4-bit one at most
+    # 1.35x its size
+    three = [r for (_m, b, _g), r in results.items() if b == 3]
+    four = [r for (_m, b, _g), r in results.items() if b == 4]
+    dominated = sum(
+        any(f["bytes"] <= t["bytes"] * 1.35 and f["ppl"] < t["ppl"] for f in four) for t in three
+    )
+    rtn128, gptq128 = results[("rtn", 4, 128)], results[("gptq", 4, 128)]
+    check_tokens = sum(len(w) - 1 for w in evalw[:n_check])
+    ppl_kernel = math.exp(sum(kernel_nlls) / check_tokens)
+    ppl_of_subset = math.exp(sum(rtn128["nlls"][:n_check]) / check_tokens)
+    kernel_rel = abs(ppl_kernel / ppl_of_subset - 1)
+    if not kernel_rel <= KERNEL_CHECK_RTOL:
+        raise RuntimeError(
+            f"kernel path perplexity {ppl_kernel!r} differs from the fake-quantized model's "
+            f"{ppl_of_subset!r} by {kernel_rel:.2e} relative (> {KERNEL_CHECK_RTOL}): the table "
+            "would not describe what the kernels compute"
+        )
 
+    # Kernel speed where the paper measures it: a LLaMA-7B layer, weights streamed from DRAM.
+    t0 = time.perf_counter()
     llc = last_level_cache_bytes()
     bw = read_bandwidth(8 * llc, threads)
-    gemv_rows = []
-    for name, (n, k) in {
-        "llama7b 4096x4096": (4096, 4096),
-        "smollm2 1536x576": (1536, 576),
-    }.items():
-        t = gemv_throughput(n, k, 4, 128, threads=threads, dram=True, llc_bytes=llc)
-        gemv_rows.append([name, t.kernel, t.gbps, bw / 1e9, t.gbps * 1e9 / bw])
+    big = 4096
+    kinds = ["gemv"]
+    if any(candidates("gemv_i8", 4, 128, isa) for isa in available_isas()):
+        kinds.append("gemv_i8")
+    gemv = {(kind, g): gemv_throughput(big, big, 4, g, threads=threads, dram=True,
+                                       llc_bytes=llc, kind=kind)
+            for g in (32, 128) for kind in kinds}  # fmt: skip
+
+    def fastest(g):
+        return min((r for r in gemv if r[1] == g), key=lambda r: gemv[r].seconds)
+
+    best = fastest(128)
+    gemv_rows = [
+        [kind, _label(g), t.kernel, t.seconds * 1e6, t.weight_bytes / 1e6, t.gbps,
+         t.gbps * 1e9 / bw, (kind, g) == best]
+        for (kind, g), t in gemv.items()
+    ]  # fmt: skip
+    smaller_slower = float(gemv[fastest(32)].seconds > gemv[best].seconds)
+    timings["bandwidth + GEMV"] = time.perf_counter() - t0
     tables.append(
         Table(
-            "4-bit group-128 GEMV, weights streamed from DRAM, vs measured read bandwidth",
-            ["shape", "kernel", "GB/s", "read GB/s", "fraction"],
+            f"4-bit GEMV on the LLaMA-7B q/k/v/o shape ({big}x{big}), weights streamed from DRAM",
+            [
+                "kind",
+                "group",
+                "kernel (autotuned)",
+                "us per GEMV",
+                "weight MB",
+                "GB/s",
+                "fraction of read GB/s",
+                "used for metric",
+            ],
             gemv_rows,
+            note=(
+                "'gemv': float activations; 'gemv_i8': activations rounded to int8 per block of 32 "
+                "(integer dot products, about 1% relative error per product). GB/s counts packed "
+                "codes + scales + minimums per product, rotating copies totalling 4x the "
+                f"last-level cache ({llc / 2**20:.0f} MiB). Read bandwidth {bw / 1e9:.1f} GB/s "
+                f"(a summing kernel over {8 * llc / 2**20:.0f} MiB, {threads} threads). The "
+                "bandwidth metric uses the faster group-128 kind; the group-size speed metric "
+                "compares the faster kind at group 32 with the faster at group 128."
+            ),
         )
     )
-    best_4 = min((v[0] for (m, b, g), v in results.items() if b == 4 and m == "gptq"), default=None)
+    step_gbps = r4[128]["bytes"] / r4[128]["step_s"] / 1e9
+    speeds = [1 / r["step_s"] for r in results.values()]
+    busy_end = _cpu_seconds()
     notes = [
-        f"4-bit group-128 RTN through the kernels vs dequantized fp32 matmuls, first 2 windows: "
-        f"perplexity {ppl_check[0]:.4f} vs {ppl_check[1]:.4f}.",
+        "The shipped SmolLM2 weights are already Q4_1 (4-bit codes with a scale and a minimum per "
+        "group of 32 input channels, llama.cpp's format): 4-bit group-32 RTN reproduces them "
+        f"exactly (perplexity {r4[32]['ppl']:.4f} vs fp32 {ppl_fp32:.4f}), and every other format "
+        "re-quantizes an already-quantized model on a misaligned grid, which is why group 128 "
+        "loses more here than on the paper's fp16 LLaMA models.",
+        "Kernel check: the 4-bit group-128 RTN codes packed into QuantLinear layers (generated "
+        f"GEMM kernels) vs the fake-quantized fp32 model, first {n_check} window(s): perplexity "
+        f"{ppl_kernel:.6f} vs {ppl_of_subset:.6f} (relative difference {kernel_rel:.1e}; the run "
+        f"fails above {KERNEL_CHECK_RTOL:g}).",
+        f"GPTQ vs RTN at 4 bits / group 128: perplexity {gptq128['ppl']:.3f} vs "
+        f"{rtn128['ppl']:.3f} (fp32 {ppl_fp32:.3f}). GPTQ's result on this model moves by a few "
+        "percent with float summation details (thread counts, float32 vs float64 Hessian "
+        "products), because re-quantizing Q4_1 weights puts many of them near rounding "
+        "boundaries; compare the gap to RTN with that.",
         f"{dominated} of {len(three)} 3-bit formats are beaten on perplexity by a 4-bit format at "
-        "most 1.35x their size (the paper claims 4-bit is the better trade-off per byte).",
-        "The llama.cpp comparison (the paper's 2.6x) is measured by `mlroundup bench qigen` "
-        "(needs the optional llama-cpp-python build), not here.",
-        "Timings were taken on a 2-core machine shared with other jobs.",
+        "most 1.35x their size (the paper: 4-bit is the better trade-off per byte).",
+        f"A SmolLM2 decode step runs its 4-bit group-128 weights through the kernels at "
+        f"{step_gbps:.1f} GB/s (shapes up to 1536x576, cache-resident; "
+        f"{r4[128]['step_s'] / len(lins) * 1e6:.0f} us per GEMV on average), against "
+        f"{gemv[best].gbps:.1f} GB/s for the 4096x4096 GEMV from DRAM: at these small shapes "
+        "fixed per-call costs (Python, thread start-up) weigh heavily, and 'layer tokens/s' "
+        f"spans only {min(speeds):.0f}-{max(speeds):.0f} across formats. The group-size speed "
+        "claim is therefore measured on the 4096x4096 shape, as in the paper's LLaMA layers: "
+        f"fastest kernel {gemv[fastest(32)].seconds * 1e6:.0f} us at group 32 vs "
+        f"{gemv[best].seconds * 1e6:.0f} us at group 128 (float 'gemv' alone: "
+        f"{gemv[('gemv', 32)].seconds * 1e6:.0f} vs {gemv[('gemv', 128)].seconds * 1e6:.0f} us).",
+        "The llama.cpp comparison (the paper's 2.6x speed-up) is measured by "
+        "`mlroundup bench qigen` (needs the optional llama-cpp-python build), not here.",
+        _sharing_note(busy_start, busy_end, time.perf_counter() - t_start),
+        "Phase times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + ".",
     ]
-    if best_4 is not None:
-        notes.append(f"best 4-bit GPTQ perplexity: {best_4:.3f} (fp32 {ppl_fp32:.3f}).")
     figures = [("Perplexity vs linear-layer bytes and vs decode speed, per bits x group size "
                 "(the paper's trade-off figure)", _tradeoff_figure(results, ppl_fp32))]  # fmt: skip
     return Outcome(
         figures=figures,
         values={
-            "ppl_increase_4bit_g128": results[("rtn", 4, 128)][0] / ppl_fp32 - 1,
+            "ppl_increase_gptq_4bit_g128": gptq128["ppl"] / ppl_fp32 - 1,
+            "gptq_beats_rtn_4bit_g128": float(gptq128["ppl"] < rtn128["ppl"]),
             "smaller_groups_lower_ppl": smaller_better,
             "smaller_groups_slower": smaller_slower,
             "three_bit_dominated_fraction": dominated / max(1, len(three)),
-            "gemv_dram_bandwidth_fraction": gemv_rows[0][4],
+            "gemv_dram_bandwidth_fraction": gemv[best].gbps * 1e9 / bw,
         },
         tables=tables,
         notes=notes,
@@ -182,8 +557,11 @@ def run(ctx):
             "threads": threads,
             "eval_windows": len(evalw),
             "calibration_windows": len(calib),
-            "configs": len(configs),
-        },  # fmt: skip
+            "window_tokens": seq,
+            "configs": len(results),
+            "kernel_check_windows": n_check,
+            "gemv_metric_kind": best[0],
+        },
     )
 
 
@@ -194,27 +572,35 @@ QIGEN_SMOLLM2 = Experiment(
     paper=PAPER,
     claim=(
         "Generated group-quantized kernels run at the memory-bandwidth limit; smaller groups give "
-        "lower perplexity but lower throughput; 4-bit beats 3-bit per byte."
+        "lower perplexity but lower throughput; 4-bit beats 3-bit per byte; GPTQ beats RTN."
     ),
     metrics=(
         Metric(
-            "ppl_increase_4bit_g128",
+            "ppl_increase_gptq_4bit_g128",
             0.0,
             abs_tol=0.15,
             higher_is_better=False,
-            source="our margin (not the paper's): 4-bit g128 within 15% of fp32 perplexity",
+            source="our margin (not the paper's): GPTQ 4-bit g128 (QIGen's format and weights) "
+            "within 15% of fp32 perplexity",
+        ),
+        Metric(
+            "gptq_beats_rtn_4bit_g128",
+            1.0,
+            abs_tol=0.0,
+            source="GPTQ paper (Frantar et al., arXiv 2210.17323), Tables 3-4: GPTQ perplexity "
+            "below RTN's at 4 bits",
         ),
         Metric(
             "smaller_groups_lower_ppl",
             1.0,
             abs_tol=0.0,
-            source="paper, evaluation: perplexity vs group size (g32 < g128 < row)",
+            source="paper, evaluation: perplexity vs group size (4-bit g32 < g64 < g128 < row)",
         ),
         Metric(
             "smaller_groups_slower",
             1.0,
             abs_tol=0.0,
-            source="paper, evaluation: throughput vs group size",
+            source="paper, evaluation: throughput vs group size (4-bit g32 slower than g128)",
         ),
         Metric(
             "three_bit_dominated_fraction",
@@ -229,9 +615,9 @@ QIGEN_SMOLLM2 = Experiment(
             rel_tol=0.0,
             higher_is_better=True,
             unit="of read bandwidth",
-            source="issue goal (>= 80% of measured read bandwidth)",
+            source="issue goal (>= 80% of measured read bandwidth; best of float and int8 GEMV)",
         ),
-    ),  # fmt: skip
+    ),
     run=run,
-    budget_s={"quick": 1800.0, "paper": 14400.0},
+    budget_s={"quick": 120.0, "paper": 14400.0},
 )
