@@ -111,48 +111,42 @@ def bench_prompt(n: int) -> list[int]:
     return [3 + (i * 37) % 4000 for i in range(n)]
 
 
+def _speed(reset, run, n_prompt: int, n_decode: int, passes: int) -> tuple[float, float]:
+    """Best of ``passes``: ``reset()``, ``run(prompt)`` on the :func:`bench_prompt` of
+    ``n_prompt`` tokens, then ``n_decode`` calls ``run([token])``. Returns (seconds per decoded
+    token, prompt tokens per second); the first pass also faults in every page."""
+    prompt = bench_prompt(n_prompt)
+    t_tok, tps = float("inf"), 0.0
+    for _ in range(passes):
+        reset()
+        t0 = time.perf_counter()
+        run(prompt)
+        tps = max(tps, n_prompt / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for i in range(n_decode):
+            run([100 + i])
+        t_tok = min(t_tok, (time.perf_counter() - t0) / n_decode)
+    return t_tok, tps
+
+
 def llama_cpp_speed(
     path: Path, threads: int, n_prompt: int = 64, n_decode: int = 16, passes: int = 2
 ) -> tuple[float, float]:
-    """(seconds per decoded token, prompt tokens per second) of llama.cpp on ``path``.
-
-    ``passes`` times: the :func:`bench_prompt` of ``n_prompt`` tokens, then ``n_decode``
-    tokens one at a time; the best pass of each measure is returned (the first also faults
-    in every page), as for :func:`our_speed`.
-    """
+    """(seconds per decoded token, prompt tokens per second) of llama.cpp on ``path``, best of
+    ``passes`` (a prompt of ``n_prompt`` tokens, then ``n_decode`` tokens one at a time)."""
     import llama_cpp
 
     llm = llama_cpp.Llama(
         model_path=str(path), n_ctx=n_prompt + n_decode + 8, n_threads=threads,
         n_threads_batch=threads, n_batch=max(n_prompt, 8), verbose=False,
     )  # fmt: skip
-    prompt = bench_prompt(n_prompt)
-    t_tok, tps = float("inf"), 0.0
-    for _ in range(passes):
-        llm.reset()
-        t0 = time.perf_counter()
-        llm.eval(prompt)
-        tps = max(tps, n_prompt / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        for i in range(n_decode):
-            llm.eval([100 + i])
-        t_tok = min(t_tok, (time.perf_counter() - t0) / n_decode)
-    del llm
-    return t_tok, tps
+    try:
+        return _speed(llm.reset, llm.eval, n_prompt, n_decode, passes)
+    finally:
+        del llm
 
 
 def our_speed(dec, n_prompt: int, n_decode: int, passes: int = 2) -> tuple[float, float]:
     """(seconds per decoded token, prompt tokens per second) of a
     :class:`mlroundup.qigen.decode.QuantizedLlama`, measured like :func:`llama_cpp_speed`."""
-    prompt = bench_prompt(n_prompt)
-    t_tok, tps = float("inf"), 0.0
-    for _ in range(passes):
-        dec.reset()
-        t0 = time.perf_counter()
-        dec.forward(prompt)
-        tps = max(tps, n_prompt / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        for i in range(n_decode):
-            dec.forward([100 + i])
-        t_tok = min(t_tok, (time.perf_counter() - t0) / n_decode)
-    return t_tok, tps
+    return _speed(dec.reset, dec.forward, n_prompt, n_decode, passes)
