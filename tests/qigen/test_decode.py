@@ -105,3 +105,16 @@ def test_random_model_has_the_shapes_asked_for():
     assert [lay["qkv"].out.shape[0] for lay in dec.layers] == [64 + 2 * 32] * 2
     assert dec.forward([1, 2]).shape == (50,)
     assert dec.forward([3]).shape == (50,) and dec.position == 3
+
+
+def test_speed_measurement_runs_prompt_then_tokens():
+    """Oracle: the definition (best of the passes; the cache holds prompt + decoded tokens)."""
+    import math
+
+    from mlroundup.qigen.llamacpp import LlamaShape, our_speed
+
+    shape = LlamaShape("tiny", hidden=64, ffn=96, layers=1, heads=4, kv_heads=2, vocab=5000)
+    dec = QuantizedLlama.random(shape, 4, 32, max_seq_len=16, threads=1, autotune=False)
+    t_tok, tps = our_speed(dec, 8, 4)
+    assert dec.position == 8 + 4
+    assert math.isfinite(t_tok) and t_tok > 0 and math.isfinite(tps) and tps > 0
