@@ -60,7 +60,7 @@ def test_select_errors_name_the_line(tmp_path, capsys):
     assert "logprobs has 1 entries" in capsys.readouterr().err
     _write(src, [{"generations": ["a"], "logprobs": [[0.5]]}])
     assert main(["select", str(src), "--method", "mean-logprob"]) == 1
-    assert "must be <= 0" in capsys.readouterr().err
+    assert "must be finite and <= 0" in capsys.readouterr().err
 
 
 def test_select_without_logprobs_suggests_a_method_and_writes_nothing(tmp_path, capsys):
@@ -84,3 +84,32 @@ def test_select_help_documents_the_samples_format(capsys):
     assert main(["select", "--help"]) == 0
     text = capsys.readouterr().out
     assert '"generations"' in text and '"logprobs"' in text
+
+
+def test_select_output_is_strict_json_and_skips_empty_generations(tmp_path, capsys):
+    """Oracle: RFC 8259 JSON has no -Infinity (``json.loads`` with a strict parse_constant),
+    and the documented rule that an empty generation is never chosen over a non-empty one."""
+    src = tmp_path / "s.jsonl"
+    rec = {"id": 1, "generations": ["", "Paris", ""], "tokens": [[], [7], []],
+           "logprobs": [[], [-0.4], []]}  # fmt: skip
+    _write(src, [rec])
+
+    def no_constants(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    for method in ("mean-logprob", "sum-logprob", "ucs", "consensus-wucs", "majority"):
+        assert main(["select", str(src), "--method", method]) == 0
+        row = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+        assert row["index"] == 1 and row["generation"] == "Paris", method
+
+
+def test_select_rejects_infinite_logprobs_and_missing_out_folder(tmp_path, capsys):
+    src = tmp_path / "s.jsonl"
+    _write(src, [{"generations": ["a", "b"], "logprobs": [[float("-inf")], [-0.1]]}])
+    assert main(["select", str(src), "--method", "wucs"]) == 1
+    err = capsys.readouterr().err
+    assert "must be finite" in err and "np.float64" not in err
+    _write(src, [{"generations": ["a", "b"]}])
+    out = tmp_path / "missing" / "x.jsonl"
+    assert main(["select", str(src), "--method", "ucs", "--out", str(out)]) == 2
+    assert "not an existing folder" in capsys.readouterr().err

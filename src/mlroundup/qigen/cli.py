@@ -5,8 +5,30 @@ from __future__ import annotations
 import click
 
 
-def _group(value: str) -> int | None:
-    return None if value in ("row", "-1", "0") else int(value)
+def _group(value: str, bits: int) -> int | None:
+    """``'row'`` (whole rows) or a positive multiple of the packing unit of ``bits``-bit codes.
+
+    Raises
+    ------
+    click.BadParameter
+        Otherwise (exit status 2, before any model is loaded).
+    """
+    from mlroundup.qigen.layout import unit_shape
+
+    if value == "row":
+        return None
+    uv, _ = unit_shape(bits)
+    try:
+        g = int(value)
+    except ValueError:
+        g = 0
+    if g <= 0 or g % uv:
+        raise click.BadParameter(
+            f"{value!r}: 'row' or a positive multiple of {uv} (the packing unit of {bits}-bit "
+            "codes), e.g. 32, 64, 128",
+            param_hint="--group-size",
+        )
+    return g
 
 
 @click.group("qigen")
@@ -17,7 +39,13 @@ def qigen() -> None:
 @qigen.command("generate")
 @click.argument("prompt")
 @click.option("--bits", type=click.Choice(["2", "3", "4", "8"]), default="4", show_default=True)
-@click.option("--group-size", default="128", show_default=True, help="32, 64, 128, ... or 'row'.")
+@click.option(
+    "--group-size",
+    default="128",
+    show_default=True,
+    help="Input channels per group: 32, 64, 128, ... (a multiple of 8 at 2 and 4 bits, 32 at "
+    "3 bits, 4 at 8 bits) or 'row'.",
+)
 @click.option("--method", type=click.Choice(["rtn", "gptq"]), default="rtn", show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="Kernel threads.")
@@ -40,12 +68,7 @@ def generate_cmd(
     from mlroundup.qigen.nn import quantize_model
 
     err = Console(stderr=True)
-    try:
-        g = _group(group_size)
-    except ValueError:
-        raise click.BadParameter(
-            f"{group_size!r}: an int or 'row'", param_hint="--group-size"
-        ) from None
+    g = _group(group_size, int(bits))
     lm = load_smollm2(log=err.print)
     tok = lm.tokenizer
     enc = tok.apply_chat_template(

@@ -14,6 +14,7 @@ otherwise the generations are split by ``--tokenizer``.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,10 @@ def _output(path: Path | None) -> Any:
         f = open(path, "x", encoding="utf-8")  # never overwrite a user's file
     except FileExistsError:
         raise click.BadParameter(f"{path} exists; not overwriting it", param_hint="--out") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise click.BadParameter(
+            f"{path.parent} is not an existing folder", param_hint="--out"
+        ) from None
     with f:
         yield f
 
@@ -137,7 +142,8 @@ def select_cmd(
         except (ValueError, TypeError) as exc:
             raise click.ClickException(f"{source}:{lineno}: {exc}") from None
         rows.append({"id": rec.get("id", lineno), "index": idx, "generation": gens[idx],
-                     "method": method, "scores": [float(s) for s in scores]})  # fmt: skip
+                     "method": method,  # non-finite scores (e.g. the mean of no tokens) as null: valid JSON
+                     "scores": [float(s) if math.isfinite(s) else None for s in scores]})  # fmt: skip
     if not rows:
         raise click.ClickException(f"{source}: no records (expected one JSON object per line)")
     with _output(out) as f:

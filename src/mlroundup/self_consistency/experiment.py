@@ -143,7 +143,7 @@ def _run_humaneval(ctx: Any) -> Any:
         "and the HumanEval prompt so that it continues the function body; "
         f"temperature {TEMPERATURE}, top-p {TOP_P}, at most "
         f"{cfg['max_new_tokens']} new tokens, Codex stop sequences. The paper reranks samples of "
-        "models 100x larger (Codex002 etc.); its numbers are shown for reference only.",
+        "models orders of magnitude larger (Codex002 etc.); its numbers are for reference only.",
         f"{solved} of {len(problems)} problems have at least one passing sample (oracle), and "
         f"{mixed} have both passing and failing samples; only those can separate the selection "
         "methods (elsewhere every method scores the same). "
@@ -170,8 +170,18 @@ def _run_humaneval(ctx: Any) -> Any:
             f"This run converted the GGUF model once ({lm.conversion_s:.0f} s); later runs load "
             "the float32 cache in about a second."
         )
+    if mixed == 0:  # no problem can separate the methods: a tie by construction, not a result
+        notes.insert(
+            0,
+            "No metric is reported as measured: no problem has both passing and failing "
+            "samples, so every selection method scores exactly the same by construction (an "
+            "inconclusive run, not evidence for or against the paper).",
+        )
+        values: dict[str, float | None] = {"gain_vs_random": None, "beats_mean_logprob": None}
+    else:
+        values = {"gain_vs_random": gain, "beats_mean_logprob": float(vs_mlp > 0)}
     return Outcome(
-        values={"gain_vs_random": gain, "beats_mean_logprob": float(vs_mlp > 0)},
+        values=values,
         tables=[table],
         notes=notes,
         config={

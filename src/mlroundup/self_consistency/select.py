@@ -83,11 +83,11 @@ def validate(
         a = np.asarray(lp, dtype=np.float64)
         if a.ndim != 1:
             raise ValueError(f"logprobs[{i}] has shape {a.shape}: expected a 1-D sequence")
-        bad = np.flatnonzero(np.isnan(a) | (a > 0))
+        bad = np.flatnonzero(~np.isfinite(a) | (a > 0))
         if bad.size:
             k = int(bad[0])
             raise ValueError(
-                f"invalid logprobs[{i}][{k}]={a[k]!r}: log-probabilities must be <= 0 and not NaN"
+                f"invalid logprobs[{i}][{k}]={float(a[k])}: log-probabilities must be finite and <= 0"
             )
         if kinds == {"tokens"} and len(a) != len(gens[i]):
             raise ValueError(
@@ -159,7 +159,10 @@ def select(
     Returns
     -------
     index : int
-        The chosen candidate; ties go to the lowest index.
+        The chosen candidate; ties go to the lowest index. An empty generation (no tokens, or
+        an empty string) is chosen only when every candidate is empty, by every method but
+        ``random``: its consistency scores are 0/0 under the paper's definitions (taken as 0
+        here) and its total log-probability of 0 says nothing about its quality.
     scores : ndarray of shape (M,), dtype float64
         The method's score of every candidate (higher is better).
 
@@ -187,15 +190,15 @@ def select(
         keys = _majority_keys(gens)
         counts = Counter(keys)
         s = np.array([counts[k] for k in keys], dtype=np.float64)
-        return int(np.argmax(s)), s
+        return _argmax(s, gens), s
     if method in ("mean-logprob", "sum-logprob"):
         assert lps is not None
         s = _scores.mean_logprob(lps) if method == "mean-logprob" else _scores.sum_logprob(lps)
-        return _argmax(s), s
+        return _argmax(s, gens), s
     toks = _tokens_of(gens, tokenizer)
     if method in ("ucs", "ngram"):
         s = _scores.gsc_scores(toks, None, ngram=ngram, weighting=weighting)
-        return _argmax(s), s
+        return _argmax(s, toks), s
     assert lps is not None
     for i, (t, lp) in enumerate(zip(toks, lps, strict=True)):
         if len(t) != len(lp):
@@ -207,14 +210,19 @@ def select(
         s = _scores.gsc_scores(toks, lps, ngram=ngram, weighting=weighting)
     else:
         s = _scores.consensus_wucs(toks, lps, ngram=ngram, weighting=weighting)
-    return _argmax(s), s
+    return _argmax(s, toks), s
 
 
-def _argmax(s: np.ndarray) -> int:
-    """Index of the largest score (lowest index on ties; -inf/NaN-free input assumed)."""
-    if np.all(np.isneginf(s)):
-        return 0
-    return int(np.argmax(s))
+def _argmax(s: np.ndarray, gens: Sequence[Any]) -> int:
+    """Index of the largest score among the non-empty candidates (lowest index on ties; the
+    first non-empty one if all their scores are -inf); among all if every candidate is empty."""
+    nonempty = np.array([len(g) > 0 for g in gens])
+    if not nonempty.any():
+        nonempty[:] = True
+    masked = np.where(nonempty, s, -np.inf)
+    if np.all(np.isneginf(masked)):
+        return int(np.flatnonzero(nonempty)[0])
+    return int(np.argmax(masked))
 
 
 def expected_random_accuracy(correct: Sequence[bool] | np.ndarray) -> float:
