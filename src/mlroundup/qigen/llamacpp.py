@@ -111,22 +111,51 @@ def bench_prompt(n: int) -> list[int]:
     return [3 + (i * 37) % 4000 for i in range(n)]
 
 
-def _speed(reset, run, n_prompt: int, n_decode: int, passes: int) -> tuple[float, float]:
-    """Best of ``passes``: ``reset()``, ``run(prompt)`` on the :func:`bench_prompt` of
-    ``n_prompt`` tokens, then ``n_decode`` calls ``run([token])``. Returns (seconds per decoded
-    token, prompt tokens per second); the first pass also faults in every page."""
+def interleaved_speed(
+    systems: dict, n_prompt: int, n_decode: int, passes: int = 3
+) -> dict[str, tuple[float, float]]:
+    """Decode and prompt speed of several systems, measured in alternation.
+
+    Each pass runs every system once, one after the other: ``reset()``, ``run(prompt)`` on the
+    :func:`bench_prompt` of ``n_prompt`` tokens, then ``n_decode`` calls ``run([token])``. The
+    best pass of each system is kept, so slow phases of a shared machine (which come and go
+    within seconds here) hit every system alike instead of whichever ran during them.
+
+    Parameters
+    ----------
+    systems : dict of str to (reset, run)
+        Callables of each system, e.g. ``(llm.reset, llm.eval)`` of a ``llama_cpp.Llama`` or
+        ``(dec.reset, dec.forward)`` of a :class:`~mlroundup.qigen.decode.QuantizedLlama`.
+
+    Returns
+    -------
+    dict of str to (float, float)
+        Per system: (seconds per decoded token, prompt tokens per second).
+    """
     prompt = bench_prompt(n_prompt)
-    t_tok, tps = float("inf"), 0.0
+    best = {name: (float("inf"), 0.0) for name in systems}
     for _ in range(passes):
-        reset()
-        t0 = time.perf_counter()
-        run(prompt)
-        tps = max(tps, n_prompt / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        for i in range(n_decode):
-            run([100 + i])
-        t_tok = min(t_tok, (time.perf_counter() - t0) / n_decode)
-    return t_tok, tps
+        for name, (reset, run) in systems.items():
+            reset()
+            t0 = time.perf_counter()
+            run(prompt)
+            tps = n_prompt / (time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for i in range(n_decode):
+                run([100 + i])
+            t_tok = (time.perf_counter() - t0) / n_decode
+            best[name] = (min(best[name][0], t_tok), max(best[name][1], tps))
+    return best
+
+
+def open_llama_cpp(path: Path, threads: int, n_ctx: int, n_batch: int):
+    """A ``llama_cpp.Llama`` on ``path`` with ``threads`` threads for decoding and prompts."""
+    import llama_cpp
+
+    return llama_cpp.Llama(
+        model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+        n_batch=max(n_batch, 8), verbose=False,
+    )  # fmt: skip
 
 
 def llama_cpp_speed(
@@ -134,14 +163,10 @@ def llama_cpp_speed(
 ) -> tuple[float, float]:
     """(seconds per decoded token, prompt tokens per second) of llama.cpp on ``path``, best of
     ``passes`` (a prompt of ``n_prompt`` tokens, then ``n_decode`` tokens one at a time)."""
-    import llama_cpp
-
-    llm = llama_cpp.Llama(
-        model_path=str(path), n_ctx=n_prompt + n_decode + 8, n_threads=threads,
-        n_threads_batch=threads, n_batch=max(n_prompt, 8), verbose=False,
-    )  # fmt: skip
+    llm = open_llama_cpp(path, threads, n_prompt + n_decode + 8, n_prompt)
     try:
-        return _speed(llm.reset, llm.eval, n_prompt, n_decode, passes)
+        return interleaved_speed({"llama.cpp": (llm.reset, llm.eval)}, n_prompt, n_decode,
+                                 passes)["llama.cpp"]  # fmt: skip
     finally:
         del llm
 
@@ -149,4 +174,5 @@ def llama_cpp_speed(
 def our_speed(dec, n_prompt: int, n_decode: int, passes: int = 2) -> tuple[float, float]:
     """(seconds per decoded token, prompt tokens per second) of a
     :class:`mlroundup.qigen.decode.QuantizedLlama`, measured like :func:`llama_cpp_speed`."""
-    return _speed(dec.reset, dec.forward, n_prompt, n_decode, passes)
+    return interleaved_speed({"ours": (dec.reset, dec.forward)}, n_prompt, n_decode,
+                             passes)["ours"]  # fmt: skip
