@@ -7,13 +7,13 @@ Every ratio is measured side by side in this one run:
    last-level caches) and cache-resident ones; the paper's goal is >= 80%;
 2. PyTorch: fp32 and bf16 ``F.linear`` and ``torch.ao`` dynamic int8 on the same shapes, batch 1;
 3. llama.cpp (only if ``llama_cpp`` is installed: ``scripts/build_llama_cpp.sh``), whole models
-   on both sides, same threads, best of two passes: decode latency per token and prompt
-   throughput of the shipped SmolLM2 GGUF (Q4_1, output layer Q8_0) vs
+   on both sides, same threads, best of 3 passes taken in alternation: decode latency per token
+   and prompt throughput of the shipped SmolLM2 GGUF (Q4_1, output layer Q8_0) vs
    :class:`~mlroundup.qigen.decode.QuantizedLlama` at 4-bit group 32 (Q4_1's grid: our RTN
-   reproduces the shipped weights exactly) with an 8-bit group-32 output layer, plus the same
-   kernels inside transformers for reference; and a random-weight model (TinyLlama-1.1B shapes
-   at quick scale, LLaMA-7B at paper scale) quantized to Q4_0 by llama.cpp's own quantizer vs
-   ours with random codes of the same shapes.
+   reproduces the shipped weights exactly) with an 8-bit group-128 output layer (8.5 bits per
+   weight, as Q8_0), plus the same kernels inside transformers for reference; and a
+   random-weight model (TinyLlama-1.1B shapes at quick scale, LLaMA-7B at paper scale) quantized
+   to Q4_0 by llama.cpp's own quantizer vs ours with random codes of the same shapes.
 """
 
 from __future__ import annotations
