@@ -82,19 +82,6 @@ def _write(lins, weights) -> None:
             m.weight.copy_(torch.as_tensor(w))
 
 
-def _one_blas_thread():
-    """Limit NumPy's BLAS to one thread (if threadpoolctl is installed). GPTQ's small matrix
-    products gain nothing from BLAS threads, and on a busy machine their spinning made one
-    decoder layer 2-3x slower (measured here: 4.8-7.0 s instead of 2.0 s)."""
-    import contextlib
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def _cpu_seconds() -> tuple[float, float] | None:
     """(CPU seconds every process on the machine has used, CPU seconds this process has used),
     from ``/proc/stat`` (Linux; None elsewhere). "This process" includes its waited-for children
@@ -135,86 +122,18 @@ def _swap(model, name: str, module) -> None:
     setattr(model.get_submodule(parent) if parent else model, attr, module)
 
 
-class _Stop(Exception):
-    pass
-
-
-def _gptq_into(model, lins, orig, calib, bits: int, group: int | None, pool, log) -> list:
-    """GPTQ-quantize every decoder linear of ``model`` layer by layer, writing the dequantized
-    weights into it; returns the :class:`~mlroundup.qigen.quant.QuantizedWeight` per linear.
-
-    As :func:`mlroundup.qigen.nn.quantize_model` (Frantar et al. Sec. 4): the input Hessians of a
-    decoder layer's linears are collected in one pass on the calibration set, with the earlier
-    layers already quantized, then each linear is quantized by
-    :func:`~mlroundup.qigen.quant.quantize_gptq`. Differences, for speed: the inputs of each
-    layer are kept and pushed through it once quantized (two layer passes per layer, instead of
-    a forward pass from the embeddings per layer); ``x^T x`` is formed once per distinct input
-    (q/k/v and gate/up share theirs) in float32, as the reference GPTQ code does, and summed in
-    float64; a layer's linears are quantized concurrently on ``pool`` (a thread pool: NumPy
-    releases the GIL in its loops). On this already-quantized model GPTQ's rounding decisions
-    are sensitive to such float details (variants differing only in summation order gave 4-bit
-    group-128 perplexities 21.2-23.2 on 4 windows during development, RTN: 26.7).
-    """
-    import torch
-
-    from mlroundup.qigen.quant import quantize_gptq
+def _gptq_into(model, lins, orig, calib, bits: int, group: int | None, threads: int, log) -> list:
+    """GPTQ-quantize every decoder linear of ``model`` from the fp32 weights ``orig``, writing the
+    dequantized weights into it (:func:`mlroundup.qigen.nn.gptq_layerwise`); returns the
+    :class:`~mlroundup.qigen.quant.QuantizedWeight` per linear of ``lins``. On this
+    already-quantized model GPTQ's rounding decisions are sensitive to float details (variants
+    differing only in summation order gave 4-bit group-128 perplexities 21.2-23.2 on 4 windows
+    during development, RTN: 26.7)."""
+    from mlroundup.qigen.nn import gptq_layerwise
 
     _write(lins, orig)
-    blocks = model.model.layers
-    ids = torch.stack(list(calib))
-    captured = {}
-
-    def grab(_mod, args, kwargs):
-        captured["args"], captured["kwargs"] = args, kwargs
-        raise _Stop
-
-    hook = blocks[0].register_forward_pre_hook(grab, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            model(ids, use_cache=False)
-    except _Stop:
-        pass
-    finally:
-        hook.remove()
-    hidden, rest, kwargs = captured["args"][0], captured["args"][1:], captured["kwargs"]
-    by_module = {}
-    for i, block in enumerate(blocks):
-        layers = [m for m in block.modules() if isinstance(m, torch.nn.Linear)]
-        hs = {id(m): torch.zeros((m.in_features,) * 2, dtype=torch.float64) for m in layers}
-        last: dict = {}  # q/k/v (and gate/up) see the same input tensor: one x^T x for them
-
-        def pre(mod, args, hs=hs, last=last):
-            if last.get("x") is not args[0]:
-                x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
-                # float32 products (as reference GPTQ), summed over batches in float64
-                last["x"], last["xtx"] = args[0], (x.T @ x).double()  # holding x keeps `is` valid
-            hs[id(mod)] += last["xtx"]
-
-        hooks = [m.register_forward_pre_hook(pre) for m in layers]
-        try:
-            with torch.no_grad():
-                block(hidden, *rest, **kwargs)
-        finally:
-            for h in hooks:
-                h.remove()
-            last.clear()
-        # largest first (down_proj), so the threads finish together
-        order = sorted(layers, key=lambda m: -m.in_features * m.out_features)
-        qws = pool.map(
-            lambda m, hs=hs: _with_dequantized(
-                quantize_gptq(m.weight.detach().numpy(), hs[id(m)].numpy(), bits, group)
-            ),
-            order,
-        )
-        with torch.no_grad():
-            for m, (qw, deq) in zip(order, qws, strict=True):
-                m.weight.copy_(torch.from_numpy(deq))
-                by_module[id(m)] = qw
-            out = block(hidden, *rest, **kwargs)
-        hidden = out[0] if isinstance(out, tuple) else out
-        if (i + 1) % 10 == 0:
-            log(f"gptq {bits}-bit g{_label(group)}: layer {i + 1}/{len(blocks)}")
-    return [by_module[id(m)] for _name, m in lins]
+    qws = gptq_layerwise(model, calib, bits, group, threads=threads, log=log)
+    return [qws[name] for name, _m in lins]
 
 
 def _packed_step(qws, threads: int, pool, repeat: int = 1):
@@ -360,11 +279,11 @@ def run(ctx):
 
     results, steps = {}, {}
     t_quant = t_gptq = t_pack = t_ppl = 0.0
-    with ThreadPoolExecutor(threads) as pool, _one_blas_thread():
+    with ThreadPoolExecutor(threads) as pool:
         for method, bits, g in ctx.track(configs(ctx.quick), "quantize + perplexity"):
             t0 = time.perf_counter()
             if method == "gptq":
-                qws = _gptq_into(model, lins, orig, calib, bits, g, pool, ctx.log)
+                qws = _gptq_into(model, lins, orig, calib, bits, g, threads, ctx.log)
                 t_gptq += time.perf_counter() - t0
             else:
 

@@ -184,33 +184,126 @@ class _Stop(Exception):
     pass
 
 
-def _hessians(model: nn.Module, block: nn.Module, layers: dict[str, nn.Linear], calib) -> dict:
-    """Sum of ``x x^T`` over every calibration token reaching each linear of ``block``."""
-    h = {name: np.zeros((m.in_features,) * 2) for name, m in layers.items()}
-    hooks = []
-    for name, m in layers.items():
+def _one_blas_thread():
+    """Limit NumPy's BLAS to one thread (if threadpoolctl is installed): GPTQ's small products
+    gain nothing from BLAS threads, and on a busy machine their spinning made one decoder layer
+    2-3x slower."""
+    import contextlib
 
-        def pre(_mod, args, _name=name):
-            x = args[0].detach().reshape(-1, args[0].shape[-1]).double().numpy()
-            h[_name] += x.T @ x
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
-        hooks.append(m.register_forward_pre_hook(pre))
 
-    def stop(*_a):
+def gptq_layerwise(
+    model: nn.Module,
+    calibration: Sequence[torch.Tensor],
+    bits: int = 4,
+    group_size: int | None = 128,
+    *,
+    skip: Sequence[str] = ("lm_head",),
+    threads: int | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> dict[str, QuantizedWeight]:
+    """GPTQ every linear of a LLaMA model's decoder layers, one layer after the other.
+
+    The layer's input Hessians ``sum x x^T`` are collected on the calibration tokens with the
+    earlier layers already quantized (Frantar et al., arXiv 2210.17323, Sec. 4), then each
+    linear is quantized by :func:`~mlroundup.qigen.quant.quantize_gptq` and its dequantized
+    weight ``s q + m`` is written into ``model`` (in place: the model becomes the fake-quantized
+    model the kernels compute). The inputs of each layer are kept and pushed through it once it
+    is quantized, so the model runs once, not once per layer; ``x^T x`` is formed once per
+    distinct input (q/k/v, and gate/up, share theirs), in float32 as the reference GPTQ code,
+    summed in float64; a layer's linears are quantized concurrently on ``threads`` threads.
+
+    Parameters
+    ----------
+    model : transformers.LlamaForCausalLM (anything with ``model.model.layers``)
+    calibration : sequence of LongTensor of shape (T,) or (B, T)
+        Token ids, all of the same length T (stacked into one batch).
+    bits, group_size
+        As :func:`mlroundup.qigen.quant.quantize_rtn`.
+    skip : sequence of str
+        Names (or name suffixes) of linears left alone.
+    threads : int, optional
+        Default :func:`mlroundup.qigen.kernels.default_threads`.
+
+    Returns
+    -------
+    dict of str to QuantizedWeight
+        By the linear's name in ``model`` (e.g. ``"model.layers.0.self_attn.q_proj"``).
+
+    Raises
+    ------
+    ValueError
+        If ``calibration`` is empty or its windows differ in length.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlroundup.qigen.kernels import default_threads
+
+    rows = [c[None] if c.dim() == 1 else c for c in calibration]
+    if not rows:
+        raise ValueError("method='gptq' needs calibration token ids")
+    if len({r.shape[1] for r in rows}) != 1:
+        raise ValueError("calibration windows must all have the same length")
+    ids = torch.cat(rows)
+    blocks = model.model.layers
+    captured = {}
+
+    def grab(_mod, args, kwargs):
+        captured["args"], captured["kwargs"] = args, kwargs
         raise _Stop
 
-    hooks.append(block.register_forward_hook(stop))
+    hook = blocks[0].register_forward_pre_hook(grab, with_kwargs=True)
     try:
         with torch.no_grad():
-            for ids in calib:
-                try:
-                    model(ids[None] if ids.dim() == 1 else ids)
-                except _Stop:
-                    pass
+            model(ids, use_cache=False)
+    except _Stop:
+        pass
     finally:
-        for hk in hooks:
-            hk.remove()
-    return h
+        hook.remove()
+    hidden, rest, kwargs = captured["args"][0], captured["args"][1:], captured["kwargs"]
+    names = {id(m): name for name, m in model.named_modules()}
+    out: dict[str, QuantizedWeight] = {}
+    with ThreadPoolExecutor(threads or default_threads()) as pool, _one_blas_thread():
+        for i, block in enumerate(blocks):
+            layers = [m for _n, m in _linears(block, skip)]
+            hs = {id(m): torch.zeros((m.in_features,) * 2, dtype=torch.float64) for m in layers}
+            last: dict = {}  # q/k/v (and gate/up) see the same input tensor: one x^T x
+
+            def pre(mod, args, hs=hs, last=last):
+                if last.get("x") is not args[0]:
+                    x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
+                    last["x"], last["xtx"] = args[0], (x.T @ x).double()  # holding x keeps `is`
+                hs[id(mod)] += last["xtx"]
+
+            hooks = [m.register_forward_pre_hook(pre) for m in layers]
+            try:
+                with torch.no_grad():
+                    block(hidden, *rest, **kwargs)
+            finally:
+                for h in hooks:
+                    h.remove()
+                last.clear()
+            order = sorted(layers, key=lambda m: -m.in_features * m.out_features)  # big first
+            qws = pool.map(
+                lambda m, hs=hs: quantize_gptq(
+                    m.weight.detach().float().numpy(), hs[id(m)].numpy(), bits, group_size
+                ),
+                order,
+            )
+            with torch.no_grad():
+                for m, qw in zip(order, qws, strict=True):
+                    m.weight.copy_(torch.from_numpy(qw.dequantize()))
+                    out[names[id(m)]] = qw
+                res = block(hidden, *rest, **kwargs)
+            hidden = res[0] if isinstance(res, tuple) else res
+            if (i + 1) % 10 == 0 or i + 1 == len(blocks):
+                log(f"gptq {bits}-bit: layer {i + 1}/{len(blocks)}")
+    return out
 
 
 def quantize_model(
@@ -236,8 +329,9 @@ def quantize_model(
     bits, group_size
         As :func:`mlroundup.qigen.quant.quantize_rtn`.
     method : {"rtn", "gptq"}
-        GPTQ quantizes decoder layer by layer (Frantar et al. Sec. 4): each layer's input Hessians
-        are collected on ``calibration`` with the earlier layers already quantized.
+        GPTQ quantizes decoder layer by layer (:func:`gptq_layerwise`, Frantar et al. Sec. 4):
+        each layer's input Hessians are collected on ``calibration`` with the earlier layers
+        already quantized.
     calibration : sequence of LongTensor of shape (T,) or (B, T)
         Token ids (GPTQ only).
     skip : sequence of str
@@ -265,18 +359,12 @@ def quantize_model(
         return model
     if not calibration:
         raise ValueError("method='gptq' needs calibration token ids")
-    blocks = model.model.layers
-    for i, block in enumerate(blocks):
-        layers = dict(_linears(block, skip))
-        hs = _hessians(model, block, layers, calibration)
-        for name, lin in layers.items():
-            q = QuantLinear.from_linear(
-                lin, bits, group_size, method="gptq", hessian=hs[name], **kw
-            )
-            _replace(block, name, q)
-        log(f"gptq: layer {i + 1}/{len(blocks)}")
-    for name, lin in _linears(model, skip):  # linears outside the decoder blocks, if any
-        _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))
+    qws = gptq_layerwise(model, calibration, bits, group_size, skip=skip, threads=threads, log=log)
+    for name, lin in _linears(model, skip):
+        if name in qws:
+            _replace(model, name, QuantLinear(qws[name], lin.bias, **kw))
+        else:  # linears outside the decoder blocks, if any
+            _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))
     return model
 
 
