@@ -13,17 +13,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def lm():
-    pytest.importorskip("transformers")
-    from mlroundup.models import ModelUnavailableError, load_smollm2
-
-    try:
-        return load_smollm2()
-    except ModelUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
 def test_group32_rtn_reproduces_the_shipped_q4_1_weights(lm):
     from mlroundup.qigen.quant import quantize_rtn
 

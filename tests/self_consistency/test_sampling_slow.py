@@ -14,17 +14,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def lm():
-    pytest.importorskip("transformers")
-    from mlroundup.models import ModelUnavailableError, load_smollm2
-
-    try:
-        return load_smollm2()
-    except ModelUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
 def test_logprobs_match_teacher_forcing(lm):
     import torch
 
