@@ -111,10 +111,11 @@ def test_speed_measurement_runs_prompt_then_tokens():
     """Oracle: the definition (best of the passes; the cache holds prompt + decoded tokens)."""
     import math
 
-    from mlroundup.qigen.llamacpp import LlamaShape, our_speed
+    from mlroundup.qigen.llamacpp import LlamaShape, interleaved_speed
 
     shape = LlamaShape("tiny", hidden=64, ffn=96, layers=1, heads=4, kv_heads=2, vocab=5000)
     dec = QuantizedLlama.random(shape, 4, 32, max_seq_len=16, threads=1, autotune=False)
-    t_tok, tps = our_speed(dec, 8, 4)
+    speed = interleaved_speed({"ours": (dec.reset, dec.forward)}, 8, 4, passes=2)
+    t_tok, tps = speed["ours"]
     assert dec.position == 8 + 4
     assert math.isfinite(t_tok) and t_tok > 0 and math.isfinite(tps) and tps > 0

@@ -357,6 +357,12 @@ class QuantizedLlama:
             Format of the output layer.
         **kwargs
             As the constructor.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not form a valid :class:`LlamaDims` (e.g. ``heads`` not a
+            multiple of ``kv_heads``) or a format is unsupported (bits, group size).
         """
         from mlroundup.qigen.measure import random_quantized
 
@@ -473,8 +479,14 @@ class QuantizedLlama:
         tokens : list of int
             The generated ids (stopping after ``eos_token_id``, which is included).
         timing : dict
-            ``prompt_s`` (prompt processing), ``decode_s`` (all later tokens) and
+            ``prompt_s`` (prompt processing), ``decode_s`` (all later tokens), seconds, and
             ``tokens_per_s`` (decoded tokens per second, prompt excluded).
+
+        Raises
+        ------
+        ValueError
+            If ``max_new_tokens`` is not an int >= 1, or as :meth:`forward` (empty prompt,
+            ids outside the vocabulary, prompt + tokens beyond ``max_seq_len``).
         """
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise ValueError(f"invalid max_new_tokens={max_new_tokens!r}: must be an int >= 1")

@@ -62,17 +62,6 @@ def configs(quick: bool) -> list[tuple[str, int, int | None]]:
     return [*out, ("gptq", 4, 128)]
 
 
-def _linears(model):
-    """The decoder's ``nn.Linear`` layers (every one but the output head), as (name, module)."""
-    from torch import nn
-
-    return [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, nn.Linear) and not name.endswith("lm_head")
-    ]
-
-
 def _write(lins, weights) -> None:
     """Copy ``weights`` (tensors or float32 arrays, one per linear) into the linears in place."""
     import torch
@@ -114,12 +103,6 @@ def _sharing_note(start, end, wall_s: float) -> str:
 
 def _with_dequantized(qw):
     return qw, qw.dequantize()
-
-
-def _swap(model, name: str, module) -> None:
-    """Put ``module`` at the dotted ``name`` of ``model``."""
-    parent, _, attr = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, attr, module)
 
 
 def _gptq_into(model, lins, orig, calib, bits: int, group: int | None, threads: int, log) -> list:
@@ -241,7 +224,7 @@ def run(ctx):
     from mlroundup.qigen.evaluate import help_text, token_windows, window_nlls
     from mlroundup.qigen.kernels import available_isas, candidates, default_threads
     from mlroundup.qigen.measure import gemv_throughput, last_level_cache_bytes, read_bandwidth
-    from mlroundup.qigen.nn import QuantLinear
+    from mlroundup.qigen.nn import QuantLinear, _linears, _replace
     from mlroundup.qigen.quant import quantize_rtn
 
     t_start = time.perf_counter()
@@ -253,7 +236,7 @@ def run(ctx):
     timings = {"load": time.perf_counter() - t_start}
     model = lm.model  # the one working copy: each format's weights are written into it
     model.eval()
-    lins = _linears(model)
+    lins = _linears(model, ("lm_head",))
     orig = [m.weight.detach().clone() for _n, m in lins]
     seq = 256
     n_eval, n_cal = (2, 4) if ctx.quick else (40, 32)
@@ -308,12 +291,12 @@ def run(ctx):
                 # kernels) in place of the fake-quantized linears, on the first windows.
                 t0 = time.perf_counter()
                 for (name, m), qw in zip(lins, qws, strict=True):
-                    _swap(model, name, QuantLinear(qw, m.bias, threads=threads))
+                    _replace(model, name, QuantLinear(qw, m.bias, threads=threads))
                 try:
                     kernel_nlls = window_nlls(model, evalw[:n_check], batch)
                 finally:
                     for name, m in lins:
-                        _swap(model, name, m)
+                        _replace(model, name, m)
                 timings["kernel check"] = time.perf_counter() - t0
             del qws
     _write(lins, orig)

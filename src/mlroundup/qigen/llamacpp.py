@@ -156,23 +156,3 @@ def open_llama_cpp(path: Path, threads: int, n_ctx: int, n_batch: int):
         model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
         n_batch=max(n_batch, 8), verbose=False,
     )  # fmt: skip
-
-
-def llama_cpp_speed(
-    path: Path, threads: int, n_prompt: int = 64, n_decode: int = 16, passes: int = 2
-) -> tuple[float, float]:
-    """(seconds per decoded token, prompt tokens per second) of llama.cpp on ``path``, best of
-    ``passes`` (a prompt of ``n_prompt`` tokens, then ``n_decode`` tokens one at a time)."""
-    llm = open_llama_cpp(path, threads, n_prompt + n_decode + 8, n_prompt)
-    try:
-        return interleaved_speed({"llama.cpp": (llm.reset, llm.eval)}, n_prompt, n_decode,
-                                 passes)["llama.cpp"]  # fmt: skip
-    finally:
-        del llm
-
-
-def our_speed(dec, n_prompt: int, n_decode: int, passes: int = 2) -> tuple[float, float]:
-    """(seconds per decoded token, prompt tokens per second) of a
-    :class:`mlroundup.qigen.decode.QuantizedLlama`, measured like :func:`llama_cpp_speed`."""
-    return interleaved_speed({"ours": (dec.reset, dec.forward)}, n_prompt, n_decode,
-                             passes)["ours"]  # fmt: skip

@@ -42,6 +42,15 @@ def _output(path: Path | None) -> Any:
         yield f
 
 
+#: ``--out``: a new file (never an existing one) instead of standard output.
+_OUT = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here (must not exist) instead of standard output.",
+)
+
+
 def _records(f: IO[str], source: str) -> Any:
     for lineno, line in enumerate(f, start=1):
         if not line.strip():
@@ -76,12 +85,7 @@ def _records(f: IO[str], source: str) -> Any:
     "--weighting", type=click.Choice(["one-sided", "both"]), default="one-sided", show_default=True
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="For --method random.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write here (must not exist) instead of standard output.",
-)
+@_OUT
 def select_cmd(
     samples: IO[str],
     method: str,
@@ -164,12 +168,7 @@ def select_cmd(
 @click.option("--stop", multiple=True, help="Stop string (repeatable; '\\n' is a newline).")
 @click.option("--chat", is_flag=True, help="Wrap each prompt in the model's chat template.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write here (must not exist) instead of standard output.",
-)
+@_OUT
 def sample_cmd(
     prompts: IO[str],
     n: int,
