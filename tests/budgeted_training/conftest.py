@@ -1,14 +1,11 @@
-"""Tiny models, synthetic token streams and hand-made RST tables for the trainer tests."""
+"""Fixtures for the trainer tests (the helpers live in budgeted_helpers.py)."""
 
-import numpy as np
 import pytest
 import torch
 
-from mlroundup.budgeted_training.budget import Budget, RSTTable
-from mlroundup.budgeted_training.model import GPT, GPTConfig
-from mlroundup.data.tokens import TokenStream
+from mlroundup.budgeted_training.budget import Budget
 
-VOCAB = 11
+from .budgeted_helpers import linear_table, stream
 
 
 @pytest.fixture(autouse=True)
@@ -18,39 +15,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def stream(n: int = 4000, seed: int = 0, name: str = "synthetic") -> TokenStream:
-    """A learnable token stream: a noisy repeating pattern over VOCAB symbols."""
-    rng = np.random.default_rng(seed)
-    base = np.tile(np.arange(VOCAB), n // VOCAB + 1)[:n]
-    noise = rng.random(n) < 0.1
-    tokens = np.where(noise, rng.integers(0, VOCAB, n), base).astype(np.uint16)
-    return TokenStream(tokens=tokens, n_chars=2 * n, name=name)
-
-
-def tiny_model(n_layer: int = 2, seed: int = 0, positions: str = "rope") -> GPT:
-    torch.manual_seed(seed)
-    return GPT(
-        GPTConfig(
-            vocab_size=VOCAB,
-            block_size=16,
-            n_layer=n_layer,
-            n_head=2,
-            d_model=16,
-            positions=positions,
-        )
-    )
-
-
-def linear_table(
-    train_per_seq_layer=0.01, forward_per_seq_layer=0.003, base=0.0, max_batch=64, max_layers=8
-):
-    """RST table with cost = base + c * batch * (layers + 1): exactly linear, so interpolation is exact."""
-    bs, ls = [1, max_batch], list(range(0, max_layers + 1))
-    t = np.array([[base + train_per_seq_layer * b * (n + 1) for n in ls] for b in bs])
-    f = np.array([[base + forward_per_seq_layer * b * (n + 1) for n in ls] for b in bs])
-    return RSTTable(bs, ls, t, f, {"seq_len": 8})
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 import sys
 
 import torch
-from conftest import linear_table, stream, tiny_model  # the script's folder is on sys.path
+from budgeted_helpers import linear_table, stream, tiny_model  # the script's folder is on sys.path
 
 from mlroundup.budgeted_training.budget import Budget
 from mlroundup.budgeted_training.methods import get_method

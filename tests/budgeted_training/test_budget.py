@@ -10,7 +10,7 @@ from mlroundup.budgeted_training.model import GPT, GPTConfig
 from mlroundup.budgeted_training.schedule import BudgetSchedule
 from mlroundup.budgeted_training.trainer import BudgetTooSmallError, TrainConfig, train
 
-from .conftest import VOCAB, linear_table, tiny_model
+from .budgeted_helpers import VOCAB, linear_table, tiny_model
 
 CFG = TrainConfig(batch_size=4, seq_len=8)
 SCHED = BudgetSchedule(3e-3)

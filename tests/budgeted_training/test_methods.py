@@ -14,7 +14,7 @@ from mlroundup.budgeted_training.optim import SophiaG, lion
 from mlroundup.budgeted_training.schedule import BudgetSchedule
 from mlroundup.budgeted_training.trainer import TrainConfig, train
 
-from .conftest import linear_table, tiny_model
+from .budgeted_helpers import linear_table, tiny_model
 
 
 @pytest.mark.parametrize("positions", ["rope", "learned"])

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mlroundup.budgeted_training.schedule import BudgetSchedule, lr_factor
 from mlroundup.budgeted_training.trainer import TrainConfig, train
 
-from .conftest import tiny_model
+from .budgeted_helpers import tiny_model
 
 
 @given(

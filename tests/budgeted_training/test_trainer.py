@@ -21,7 +21,7 @@ from mlroundup.budgeted_training.schedule import BudgetSchedule
 from mlroundup.budgeted_training.trainer import NonFiniteLossError, TrainConfig, train
 from mlroundup.data.tokens import TokenStream
 
-from .conftest import linear_table, tiny_model
+from .budgeted_helpers import linear_table, tiny_model
 
 SCHED = BudgetSchedule(3e-3, warmup=0.1)
 
