@@ -37,11 +37,15 @@ def _hf_logits(model, ids):
         return model(torch.tensor([ids])).logits[0].numpy()
 
 
-@pytest.mark.parametrize("bits,group", [(4, 32), (3, None), (8, 64)])
-def test_prompt_then_decode_matches_transformers(bits, group):
+@pytest.mark.parametrize(
+    "bits,group,isa", [(4, 32, None), (3, None, None), (8, 64, None), (4, 32, "portable")]
+)
+def test_prompt_then_decode_matches_transformers(bits, group, isa):
+    """Prompt: NumPy around the GEMM kernels; later tokens: the C decode step (built for the
+    ISA's flags, or none for the portable path) around the GEMV kernels."""
     model = quantize_model(_tiny_llama(), bits, group, "rtn", threads=2)
     dec = QuantizedLlama.from_model(
-        model, max_seq_len=32, lm_head_bits=None, threads=2, autotune=False
+        model, max_seq_len=32, lm_head_bits=None, threads=2, autotune=False, isa=isa
     )
     ids = [5, 17, 3, 90, 44, 8, 61]
     ref = _hf_logits(model, ids)  # (T, V): row t predicts token t + 1

@@ -4,8 +4,10 @@ QIGen's end-to-end numbers come from a decoder whose time goes into the quantize
 (Pegolotti et al., arXiv 2307.03738, Sec. 5: LLaMA inference in their own C++ driver). Inside
 transformers, a decoding step of a model as small as SmolLM2-135M spends most of its time in
 Python module calls rather than in the kernels, so this module runs the LLaMA forward pass
-itself: NumPy for the norms, rotary embedding and attention (a preallocated key/value cache),
-and prepared kernel calls (:meth:`mlroundup.qigen.kernels.Kernel.prepare`) for the products.
+itself, over a preallocated key/value cache. A decoding step (one token) is one call into C
+(:mod:`mlroundup.qigen.driver`: norms, rotary embedding, attention and the MLP activation between
+the GEMV kernels, called through function pointers); a prompt runs NumPy for those parts around
+the GEMM kernels.
 The query/key/value projections share one input and are fused into one product, as are the
 gate and up projections (rows of the quantized matrices concatenated: the same codes, scales
 and minimums, fewer and larger kernel calls).
@@ -25,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from mlroundup.kernels.autotune import median_time
-from mlroundup.qigen.kernels import default_threads
+from mlroundup.qigen.codegen import ISAS
+from mlroundup.qigen.driver import DecodeDriver
+from mlroundup.qigen.kernels import best_isa, default_threads
 from mlroundup.qigen.quant import QuantizedWeight, quantize_rtn
 
 
@@ -38,6 +42,9 @@ class _Product:
     gemv: Any
     layer: Any  # QuantLinear (GEMM path for several rows)
     k: int
+    kernel: Any  # the GEMV's Kernel (its C function, for the C decode step)
+    threads: int  # the GEMV's threads
+    packed: Any  # PackedWeight
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         self.x[: self.k] = v
@@ -86,7 +93,7 @@ def _product(
     kern = layer.gemv
     best = _fastest_threads(lambda t: kern.prepare(pw, x, out, t)(), threads)
     layer.threads = threads  # prompt rows: the GEMM always has enough work for every thread
-    return _Product(x, out, kern.prepare(pw, x, out, best), layer, pw.k)
+    return _Product(x, out, kern.prepare(pw, x, out, best), layer, pw.k, kern, best, pw)
 
 
 def _quantized(module: Any, name: str) -> QuantizedWeight:
@@ -241,6 +248,10 @@ class QuantizedLlama:
         self._k = np.zeros((len(self.layers), d.kv_heads, max_seq_len, d.head_dim), np.float32)
         self._v = np.zeros_like(self._k)
         self.position = 0
+        # One-token steps run in C (mlroundup.qigen.driver): the final norm's output goes
+        # straight into the quantized head's input buffer.
+        out = self.head.x if isinstance(self.head, _Product) else np.zeros(hidden, np.float32)
+        self._driver = DecodeDriver(self, out, ISAS[isa or best_isa()].flags)
 
     @classmethod
     def from_model(
@@ -406,7 +417,8 @@ class QuantizedLlama:
         Parameters
         ----------
         tokens : sequence of int
-            One token (decoding, GEMV kernels) or several (prompt processing, GEMM kernels).
+            One token (decoding: one C step, :mod:`mlroundup.qigen.driver`, over the GEMV
+            kernels) or several (prompt processing: NumPy around the GEMM kernels).
 
         Returns
         -------
@@ -431,12 +443,18 @@ class QuantizedLlama:
         grp = nh // nkv
         pos = slice(p0, p0 + t)
         scale = 1.0 / math.sqrt(hd)
+        if t == 1:  # decoding: the whole step in C
+            self._driver.step(int(ids[0]), p0)
+            self.position = p0 + 1
+            if isinstance(self.head, np.ndarray):
+                return self.head @ self._driver.out
+            self.head.gemv()
+            return self.head.out.copy()
         h = self.embed[ids]  # (T, D) fancy indexing copies
-        if t > 1:  # causal mask over the new tokens (cached positions are all visible)
-            causal = np.triu(np.full((t, t), -np.inf, np.float32), 1)
-        for li, lay in enumerate(self.layers):
+        causal = np.triu(np.full((t, t), -np.inf, np.float32), 1)  # over the new tokens
+        for li, lay in enumerate(self.layers):  # prompt: NumPy around the GEMM kernels
             x = _rms_norm(h, lay["ln1"], self.eps)
-            qkv = lay["qkv"](x[0]).reshape(1, -1) if t == 1 else lay["qkv"].rows(x)
+            qkv = lay["qkv"].rows(x)
             q = qkv[:, : nh * hd].reshape(t, nh, hd).transpose(1, 0, 2)  # (H, T, hd)
             k = qkv[:, nh * hd : (nh + nkv) * hd].reshape(t, nkv, hd).transpose(1, 0, 2)
             v = qkv[:, (nh + nkv) * hd :].reshape(t, nkv, hd).transpose(1, 0, 2)
@@ -445,20 +463,19 @@ class QuantizedLlama:
             q = self._rope(q, pos).reshape(nkv, grp * t, hd)  # query heads grouped by KV head
             kc, vc = self._k[li, :, : p0 + t], self._v[li, :, : p0 + t]
             s = np.matmul(q, kc.transpose(0, 2, 1)) * scale  # (KV, G*T, P+T)
-            if t > 1:
-                s = s.reshape(nkv, grp, t, p0 + t)
-                s[..., p0:] += causal
-                s = s.reshape(nkv, grp * t, p0 + t)
+            s = s.reshape(nkv, grp, t, p0 + t)
+            s[..., p0:] += causal  # cached positions are all visible
+            s = s.reshape(nkv, grp * t, p0 + t)
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             a = np.matmul(s, vc).reshape(nh, t, hd).transpose(1, 0, 2).reshape(t, nh * hd)
-            h = h + (lay["o"](a[0]).reshape(1, -1) if t == 1 else lay["o"].rows(a))
+            h = h + lay["o"].rows(a)
             x = _rms_norm(h, lay["ln2"], self.eps)
-            gu = lay["gate_up"](x[0]).reshape(1, -1) if t == 1 else lay["gate_up"].rows(x)
+            gu = lay["gate_up"].rows(x)
             g, u = np.split(gu, 2, axis=1)
             with np.errstate(over="ignore"):  # exp(-g) = inf for g << 0 gives SiLU = 0
                 act = g / (1.0 + np.exp(-g)) * u  # SiLU(gate) * up
-            h = h + (lay["down"](act[0]).reshape(1, -1) if t == 1 else lay["down"].rows(act))
+            h = h + lay["down"].rows(act)
         self.position = p0 + t
         x = _rms_norm(h[-1], self.norm, self.eps)
         if isinstance(self.head, np.ndarray):
