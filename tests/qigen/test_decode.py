@@ -38,12 +38,14 @@ def _hf_logits(model, ids):
 
 
 @pytest.mark.parametrize(
-    "bits,group,isa", [(4, 32, None), (3, None, None), (8, 64, None), (4, 32, "portable")]
-)
-def test_prompt_then_decode_matches_transformers(bits, group, isa):
+    "bits,group,isa,scale_dtype",
+    [(4, 32, None, "float32"), (3, None, None, "float32"), (8, 64, None, "float32"),
+     (4, 32, "portable", "float32"), (4, 32, None, "float16"), (4, 32, "portable", "float16")],
+)  # fmt: skip
+def test_prompt_then_decode_matches_transformers(bits, group, isa, scale_dtype):
     """Prompt: NumPy around the GEMM kernels; later tokens: the C decode step (built for the
     ISA's flags, or none for the portable path) around the GEMV kernels."""
-    model = quantize_model(_tiny_llama(), bits, group, "rtn", threads=2)
+    model = quantize_model(_tiny_llama(), bits, group, "rtn", threads=2, scale_dtype=scale_dtype)
     dec = QuantizedLlama.from_model(
         model, max_seq_len=32, lm_head_bits=None, threads=2, autotune=False, isa=isa
     )

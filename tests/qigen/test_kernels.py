@@ -25,6 +25,11 @@ SPECS = [
     for isa in RUNNABLE
     for bits in (2, 3, 4, 8)
     for kind in ("gemv", "gemm")
+] + [  # float16 scales and minimums (llama.cpp Q4_1's storage)
+    KernelSpec(kind, bits, GROUP[bits], 1, 2 if kind == "gemv" else 3, isa, "float16")
+    for isa in RUNNABLE
+    for bits in (3, 4)
+    for kind in ("gemv", "gemm")
 ]
 
 
@@ -49,7 +54,8 @@ def test_kernel_matches_oracle_on_odd_shapes(kernels, spec):
     ns, ks = _shapes(spec.nr, unit_shape(spec.bits)[0])
     for n in ns:
         for k in ks:
-            qw = quantize_rtn(rng.standard_normal((n, k)), spec.bits, spec.group_size)
+            w = rng.standard_normal((n, k))
+            qw = quantize_rtn(w, spec.bits, spec.group_size, scale_dtype=spec.scale_dtype)
             pw = pack(qw, spec.nr)
             for m in (1,) if spec.kind == "gemv" else (1, 3, 17):
                 x = rng.standard_normal((m, k)).astype(np.float32)
@@ -78,8 +84,11 @@ def test_whole_row_groups_and_wide_tiles(isa):
 def test_unrunnable_isas_still_compile(isa):
     if isa == "none":
         pytest.skip("every ISA path runs on this CPU (tested above)")
-    for kind in ("gemv", "gemm"):
-        compile_kernel(KernelSpec(kind, 3, 32, 1, 2, isa))  # builds, never called here
+    for kind in ("gemv", "gemm"):  # built, never called here
+        for scale_dtype in ("float32", "float16"):
+            compile_kernel(KernelSpec(kind, 3, 32, 1, 2, isa, scale_dtype))
+    if isa in ("avx2", "avx512vnni"):
+        compile_kernel(KernelSpec("gemv_i8", 4, 32, 1, 1, isa, "float16"))
 
 
 def test_kernel_rejects_mismatched_weights_and_inputs():
@@ -117,26 +126,30 @@ I8_ISAS = [i for i in ("avx2", "avx512vnni") if isa_supported(i)]
 
 
 @pytest.mark.parametrize("isa", I8_ISAS or ["none"])
-@pytest.mark.parametrize("group", [32, 128, 0])
-def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group):
+@pytest.mark.parametrize(
+    "group,scale_dtype", [(32, "float32"), (128, "float32"), (0, "float32"), (32, "float16")]
+)
+def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype):
     """Oracle: reference_gemv_int8 (NumPy int8 rounding of activations per block of 32)."""
     if isa == "none":
         pytest.skip("no integer-GEMV ISA (AVX2 or AVX-512 VNNI) on this CPU")
     from mlroundup.qigen.quant import reference_gemv_int8
 
-    spec = KernelSpec("gemv_i8", 4, group, 1, 1, isa)
+    spec = KernelSpec("gemv_i8", 4, group, 1, 1, isa, scale_dtype)
     kern = compile_kernel(spec)
     rng = np.random.default_rng(5)
     for n in (1, 3, 17, spec.nr - 1, spec.nr + 1):
         for k in (32, 96, 160, 576):
-            qw = quantize_rtn(rng.standard_normal((n, k)), 4, group or None)
+            w = rng.standard_normal((n, k))
+            qw = quantize_rtn(w, 4, group or None, scale_dtype=scale_dtype)
             x = rng.standard_normal(k).astype(np.float32)
             got = kern(pack(qw, spec.nr), x)
             np.testing.assert_allclose(got, reference_gemv_int8(x, qw), atol=1e-4, rtol=1e-5)
             exact = reference_matmul(x[None], qw)[0]  # int8 activations: ~1% of the scale
             assert np.abs(got - exact).max() <= 0.05 * np.abs(exact).max() + 1e-3
     with pytest.raises(ValueError, match="multiple of 32"):
-        kern(pack(quantize_rtn(np.ones((2, 40)), 4, None), spec.nr), np.ones(40))
+        kern(pack(quantize_rtn(np.ones((2, 40)), 4, None, scale_dtype=scale_dtype), spec.nr),
+             np.ones(40))  # fmt: skip
 
 
 def test_int8_gemv_spec_checks_and_vnni_compiles():
@@ -179,3 +192,30 @@ def test_prepared_call_matches_the_reference_and_checks_buffers():
         kern.prepare(pw, np.zeros(pw.k_padded, np.float64), out)
     with pytest.raises(ValueError, match="invalid out"):
         kern.prepare(pw, x, np.zeros(n + 1, np.float32))
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_float16_scales_read_exactly_including_subnormals(isa):
+    """Scales and minimums spanning float16's range (subnormals 2**-24.., normals up to 2**15,
+    both signs for minimums) must reach the products unchanged: oracle = float64 products with
+    the same float16 values. Checks the portable path's bit-level binary16 conversion too."""
+    from mlroundup.qigen.quant import QuantizedWeight
+
+    spec = KernelSpec("gemv", 4, 32, 1, 1, isa, "float16")
+    kern = compile_kernel(spec)
+    rng = np.random.default_rng(11)
+    n, k = 2 * spec.nr + 3, 96
+    mags = 2.0 ** rng.integers(-24, 15, (n, 3))
+    scales = (mags * rng.uniform(1, 2, (n, 3))).astype(np.float16).astype(np.float32)
+    mins = (-mags * rng.uniform(-2, 2, (n, 3))).astype(np.float16).astype(np.float32)
+    scales[0, 0], mins[1, 1] = 2.0**-24, -(2.0**-20)  # smallest subnormal; a negative subnormal
+    qw = QuantizedWeight(rng.integers(0, 16, (n, k), dtype=np.uint8), scales, mins, 4, 32,
+                         "float16")  # fmt: skip
+    x = rng.standard_normal(k).astype(np.float32)
+    got = kern(pack(qw, spec.nr), x).astype(np.float64)
+    ref = reference_matmul(x[None], qw)[0].astype(np.float64)
+    # per row: float32 accumulation error relative to that row's own magnitude
+    size = (np.abs(qw.dequantize()).astype(np.float64) @ np.abs(x)) + 1e-45
+    assert np.all(np.abs(got - ref) <= 1e-5 * size), np.max(np.abs(got - ref) / size)
+    with pytest.raises(ValueError, match="does not match"):  # float32 kernel, float16 weight
+        compile_kernel(KernelSpec("gemv", 4, 32, 1, 1, isa))(pack(qw, spec.nr), x)

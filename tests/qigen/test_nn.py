@@ -9,16 +9,21 @@ from mlroundup.qigen.nn import QuantLinear, quantize_model  # noqa: E402
 from mlroundup.qigen.quant import quantize_rtn  # noqa: E402
 
 
-@pytest.mark.parametrize("bits,group_size", [(4, 32), (3, None), (8, 64)])
-def test_quantlinear_matches_linear_on_dequantized_weights(bits, group_size):
+@pytest.mark.parametrize(
+    "bits,group_size,scale_dtype",
+    [(4, 32, "float32"), (3, None, "float32"), (8, 64, "float32"), (4, 32, "float16")],
+)
+def test_quantlinear_matches_linear_on_dequantized_weights(bits, group_size, scale_dtype):
     torch.manual_seed(0)
     lin = torch.nn.Linear(96, 19, bias=True)
-    q = QuantLinear.from_linear(lin, bits, group_size, threads=2)
+    q = QuantLinear.from_linear(lin, bits, group_size, threads=2, scale_dtype=scale_dtype)
+    assert q.scales.dtype == getattr(torch, scale_dtype)
     ref = torch.nn.Linear(96, 19)
     with torch.no_grad():
+        w = lin.weight.detach().numpy()
         ref.weight.copy_(
             torch.from_numpy(
-                quantize_rtn(lin.weight.detach().numpy(), bits, group_size).dequantize()
+                quantize_rtn(w, bits, group_size, scale_dtype=scale_dtype).dequantize()
             )
         )
         ref.bias.copy_(lin.bias)
@@ -55,16 +60,19 @@ def _tiny_llama():
     return transformers.LlamaForCausalLM(cfg).eval()
 
 
-@pytest.mark.parametrize("method", ["rtn", "gptq"])
-def test_quantize_model_swaps_linears_and_stays_close(method):
+@pytest.mark.parametrize(
+    "method,scale_dtype", [("rtn", "float32"), ("gptq", "float32"), ("gptq", "float16")]
+)
+def test_quantize_model_swaps_linears_and_stays_close(method, scale_dtype):
     model = _tiny_llama()
     ids = torch.randint(0, 64, (1, 12))
     with torch.no_grad():
         ref = model(ids).logits
     calib = [torch.randint(0, 64, (16,)) for _ in range(4)]
-    quantize_model(model, 8, 32, method, calibration=calib)
+    quantize_model(model, 8, 32, method, calibration=calib, scale_dtype=scale_dtype)
     swapped = [n for n, m in model.named_modules() if isinstance(m, QuantLinear)]
     assert len(swapped) == 2 * 7 and "lm_head" not in swapped
+    assert {m.scale_dtype for m in model.modules() if isinstance(m, QuantLinear)} == {scale_dtype}
     assert isinstance(model.lm_head, torch.nn.Linear)
     with torch.no_grad():
         got = model(ids).logits

@@ -123,3 +123,54 @@ def test_pack_rejects_group_inside_a_word():
     qw = quantize_rtn(np.ones((2, 64)), 3, 16)  # 3-bit units are 32 values long
     with pytest.raises(ValueError, match="multiple of 32"):
         pack(qw, 8)
+
+
+@pytest.mark.parametrize("bits", [3, 4, 8])
+def test_float16_scales_rtn_bound_and_exact_storage(bits):
+    """Oracle (closed form): with the scale s and minimum m rounded to float16 (s16, m16) the
+    codes live on the grid s16 q + m16, so |w - w_hat| <= s16 / 2 inside the grid's span and,
+    at a group's top where the rounded grid may stop short, at most
+    (2**bits - 1)|s - s16| + |m - m16| more. The stored values are float16 numbers."""
+    from mlroundup.qigen.quant import group_params
+
+    rng = np.random.default_rng(bits)
+    w = (rng.standard_normal((9, 200)) * 3).astype(np.float32)
+    qw = quantize_rtn(w, bits, 64, scale_dtype="float16")
+    assert qw.scale_dtype == "float16"
+    for a in (qw.scales, qw.mins):
+        assert np.array_equal(a.astype(np.float16).astype(np.float32), a)
+    idx = np.arange(200) // 64
+    s32 = np.stack([group_params(w[:, j : j + 64], bits)[0] for j in range(0, 200, 64)], 1)
+    m32 = np.stack([group_params(w[:, j : j + 64], bits)[1] for j in range(0, 200, 64)], 1)
+    slack = (2**bits - 1) * np.abs(s32 - qw.scales) + np.abs(m32 - qw.mins)
+    bound = (qw.scales / 2 + slack)[:, idx]
+    assert np.all(np.abs(w - qw.dequantize()) <= bound * (1 + 1e-5) + 1e-6)
+    # GPTQ with a diagonal Hessian is RTN here too (float16 grid chosen the same way)
+    g = quantize_gptq(w, np.diag(rng.random(200) + 0.5), bits, 64, scale_dtype="float16")
+    assert np.array_equal(g.q, qw.q) and np.array_equal(g.scales, qw.scales)
+
+
+def test_float16_packing_halves_the_parameter_bytes_and_round_trips():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((37, 96))
+    q32, q16 = (quantize_rtn(w, 4, 32, scale_dtype=d) for d in ("float32", "float16"))
+    p32, p16 = pack(q32, 16), pack(q16, 16)
+    assert p16.scales.dtype == np.float16 and p16.scale_dtype == "float16"
+    n_pad, groups = 48, 3  # 37 rows padded to 3 tiles of 16
+    assert p32.nbytes - p16.nbytes == 2 * n_pad * groups * (4 - 2)
+    back = p16.to_quantized()
+    assert back.scale_dtype == "float16" and back.scales.dtype == np.float32
+    assert np.array_equal(back.q, q16.q) and np.array_equal(back.scales, q16.scales)
+    assert np.array_equal(back.mins, q16.mins)
+
+
+def test_float16_scale_errors_are_named():
+    from mlroundup.qigen.quant import QuantizedWeight
+
+    with pytest.raises(ValueError, match="scale_dtype"):
+        quantize_rtn(np.ones((2, 8)), 4, scale_dtype="bfloat16")
+    with pytest.raises(ValueError, match="float16's range"):
+        quantize_rtn(np.array([[0.0, 1e6]]), 4, scale_dtype="float16")
+    with pytest.raises(ValueError, match="not float16 numbers"):
+        QuantizedWeight(np.zeros((1, 8), np.uint8), np.full((1, 1), 0.1, np.float32),
+                        np.zeros((1, 1), np.float32), 4, 8, "float16")  # fmt: skip

@@ -157,10 +157,10 @@ def _llama_cpp_table(log: Callable[[str], None], threads: int) -> Table | str:
 
     n_prompt, n_decode = 128, 32
     prompt = bench_prompt(n_prompt)
-    log("ours: SmolLM2 4-bit group 32, output layer 8-bit group 128")
+    log("ours: SmolLM2 4-bit group 32 (float16 scales), output layer 8-bit group 128")
     torch.set_num_threads(threads)
     lm = load_smollm2()
-    quantize_model(lm.model, 4, 32, "rtn", threads=threads)
+    quantize_model(lm.model, 4, 32, "rtn", threads=threads, scale_dtype="float16")
     dec = QuantizedLlama.from_model(lm.model, lm_head_bits=8, lm_head_group_size=128,
                                     max_seq_len=n_prompt + n_decode + 8, threads=threads,
                                     int8_activations=True)  # fmt: skip
@@ -191,17 +191,18 @@ def _llama_cpp_table(log: Callable[[str], None], threads: int) -> Table | str:
     ]  # fmt: skip
     return Table(
         f"SmolLM2-135M: llama.cpp {llama_cpp.__version__} (Q4_1, output Q8_0) vs ours (4-bit "
-        "group 32, output 8-bit group 128: 8.5 bits per weight like Q8_0), whole model",
+        "group 32 with float16 scale and minimum: 5 bits per weight like Q4_1; output 8-bit "
+        "group 128: 8.5 bits per weight like Q8_0), whole model",
         ["measure", "llama.cpp", "ours", "speed ratio (ours/llama.cpp)", "ours in transformers"],
         rows,
         note=(
             f"{threads} threads; {n_prompt}-token prompt, then {n_decode} tokens decoded one at a "
-            "time, best of 3 passes taken in alternation; both sides run every layer (attention, norms, output layer). 'ours': "
-            "mlroundup.qigen.decode.QuantizedLlama (fused QKV and gate/up products, NumPy "
-            "attention; decoder GEMVs may use int8 activations, as llama.cpp does); 'ours in "
-            "transformers': the same format's QuantLinear kernels inside "
-            "transformers' forward, whose per-module Python overhead dominates at 135M. Our "
-            "scales and minimums are float32 (6 bits per weight at group 32; Q4_1: 5)."
+            "time, best of 3 passes taken in alternation; both sides run every layer (attention, "
+            "norms, output layer). 'ours': mlroundup.qigen.decode.QuantizedLlama (fused QKV and "
+            "gate/up products; a decoding step is one call into our C driver; decoder GEMVs may "
+            "use int8 activations, as llama.cpp does); 'ours in transformers': the same "
+            "format's QuantLinear kernels inside transformers' forward, whose per-module Python "
+            "overhead dominates at 135M."
         ),  # fmt: skip
     )
 
@@ -238,12 +239,15 @@ def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int
         f16.unlink()
     n_prompt, n_decode = 32, 16
     ours = {}
-    for g, int8 in ((32, True), (128, True), (128, False)):
-        label = f"ours 4-bit g{g}" + (", int8 activations" if int8 else ", float activations")
+    for g, sd, int8 in ((32, "float16", True), (64, "float16", True), (128, "float32", True),
+                        (128, "float32", False)):  # fmt: skip
+        label = (f"ours 4-bit g{g} {sd} scales, "
+                 + ("int8 activations" if int8 else "float activations"))  # fmt: skip
         log(f"building {label} ({shape.name})")
-        ours[label] = (g, QuantizedLlama.random(
+        bits = 4 + 2 * (16 if sd == "float16" else 32) / g  # codes + scale + minimum
+        ours[label] = (bits, QuantizedLlama.random(
             shape, 4, g, max_seq_len=n_prompt + n_decode + 8, head_group_size=128,
-            threads=threads, int8_activations=int8))  # fmt: skip
+            threads=threads, int8_activations=int8, scale_dtype=sd))  # fmt: skip
     log(f"llama.cpp Q4_0 and ours ({shape.name}), passes in alternation")
     llm = open_llama_cpp(q40, threads, n_prompt + n_decode + 8, n_prompt)
     systems = {"llama.cpp": (llm.reset, llm.eval)}
@@ -252,9 +256,9 @@ def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int
     del llm, systems
     t_l, tps_l = speed["llama.cpp"]
     rows = [["llama.cpp Q4_0", 4.5, t_l * 1e3, 1 / t_l, 1.0, tps_l, 1.0]]
-    for label, (g, _d) in ours.items():
+    for label, (bits, _d) in ours.items():
         t_o, tps_o = speed[label]
-        rows.append([label, 4 + 64 / g, t_o * 1e3, 1 / t_o, t_l / t_o, tps_o,
+        rows.append([label, bits, t_o * 1e3, 1 / t_o, t_l / t_o, tps_o,
                      tps_o / tps_l])  # fmt: skip
     ours.clear()
     return Table(
@@ -275,9 +279,10 @@ def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int
             "output-layer format (Q6_K, 6.6 bits per weight), ours is 8-bit group 128 (8.5 bits "
             "per weight: about an eighth of our decode time here). 'int8 activations': the "
             "autotuner may pick the integer GEMV, which rounds activations to int8 per block of "
-            "32 as llama.cpp's Q4_0 x Q8_0 products do. Our float32 scale + minimum cost 64/g "
-            "bits per weight (Q4_0: one float16 scale per 32 = 0.5). Prompts run our float "
-            "GEMM kernels (llama.cpp: integer products), hence the prompt gap."
+            "32 as llama.cpp's Q4_0 x Q8_0 products do. A scale and a minimum per group cost "
+            "2 x 16/g bits per weight in float16, 2 x 32/g in float32 (Q4_0: one float16 scale "
+            "per 32, 0.5), so g64 float16 and g128 float32 match Q4_0's 4.5 bits. Prompts run "
+            "our float GEMM kernels (llama.cpp: integer products), hence the prompt gap."
         ),  # fmt: skip
     )
 

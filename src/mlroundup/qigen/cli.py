@@ -47,10 +47,24 @@ def qigen() -> None:
     "3 bits, 4 at 8 bits) or 'row'.",
 )
 @click.option("--method", type=click.Choice(["rtn", "gptq"]), default="rtn", show_default=True)
+@click.option(
+    "--scale-dtype",
+    type=click.Choice(["float32", "float16"]),
+    default="float32",
+    show_default=True,
+    help="Storage of each group's scale and minimum (float16 at 4 bits, group 32: the 5 bits "
+    "per weight of llama.cpp's Q4_1).",
+)
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="Kernel threads.")
 def generate_cmd(
-    prompt: str, bits: str, group_size: str, method: str, max_new_tokens: int, threads: int | None
+    prompt: str,
+    bits: str,
+    group_size: str,
+    method: str,
+    scale_dtype: str,
+    max_new_tokens: int,
+    threads: int | None,
 ) -> None:
     """Quantize SmolLM2-135M-Instruct and answer PROMPT (greedy decoding over the kernels,
     mlroundup.qigen.decode.QuantizedLlama; the output layer is quantized to 8 bits).
@@ -77,9 +91,8 @@ def generate_cmd(
     ids = list(enc["input_ids"] if isinstance(enc, dict) or hasattr(enc, "keys") else enc)
     calib = token_windows(tok, help_text("calibration"), 256, 16) if method == "gptq" else None
     with err.status(f"quantizing to {bits} bits, group {group_size}, {method}"):
-        quantize_model(
-            lm.model, int(bits), g, method, calibration=calib, threads=threads, log=err.print
-        )
+        quantize_model(lm.model, int(bits), g, method, calibration=calib, threads=threads,
+                       scale_dtype=scale_dtype, log=err.print)  # fmt: skip
         dec = QuantizedLlama.from_model(
             lm.model, max_seq_len=len(ids) + max_new_tokens, threads=threads
         )

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlroundup.qigen.layout import unit_shape
-from mlroundup.qigen.quant import check_bits
+from mlroundup.qigen.quant import check_bits, check_scale_dtype
 
 KINDS = ("gemv", "gemm", "gemv_i8")
 #: ISAs with an integer (int8-activation) GEMV.
@@ -60,6 +60,23 @@ class Portable:
 
     def load_w(self, v: str, p: str) -> str:
         return f"vu_ {v}; memcpy(&{v}, {p}, sizeof {v});"
+
+    #: C helpers the float16 loads need (emitted once per kernel that reads float16 scales).
+    half_helpers = (
+        "static inline float h2f_(uint16_t h) {  /* IEEE binary16 -> binary32, exact */\n"
+        "    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu,"
+        " m = h & 0x3ffu;\n"
+        "    uint32_t b; float f;\n"
+        "    if (e == 0) { f = (float)m * 5.9604644775390625e-8f; return sign ? -f : f; }\n"
+        "    b = e == 31 ? (sign | 0x7f800000u | (m << 13)) : (sign | ((e + 112) << 23) | (m << 13));\n"
+        "    memcpy(&f, &b, sizeof f); return f;\n"
+        "}\n"
+    )
+
+    def load_h(self, v: str, p: str) -> str:
+        """A vector of floats from ``lanes`` float16 values at ``p``."""
+        return (f"vf_ {v}; for (int i_ = 0; i_ < {self.lanes}; i_++) "
+                f"{v}[i_] = h2f_(({p})[i_]);")  # fmt: skip
 
     def extract(self, v: str, lo: str, off: int, bits: int, hi: str | None) -> str:
         e = f"({lo} >> {off})" if off else lo
@@ -108,6 +125,14 @@ class _X86(Portable):
 
     def load_w(self, v: str, p: str) -> str:
         return f"{self.itype} {v} = {self.P}_loadu_si{self.lanes * 32}((const void*)({p}));"
+
+    half_helpers = ""
+
+    def load_h(self, v: str, p: str) -> str:
+        """``lanes`` float16 values widened with F16C (AVX2) / AVX-512F ``vcvtph2ps``."""
+        half = "_mm_loadu_si128((const __m128i*)" if self.lanes == 8 else (
+            "_mm256_loadu_si256((const __m256i*)")  # fmt: skip
+        return f"{self.ftype} {v} = {self.P}_cvtph_ps({half}({p})));"
 
     def extract(self, v: str, lo: str, off: int, bits: int, hi: str | None) -> str:
         P = self.P
@@ -171,14 +196,14 @@ class _X86(Portable):
 
 
 class AVX2(_X86):
-    """AVX2 + FMA: 8 float lanes in ``__m256``."""
+    """AVX2 + FMA (+ F16C for float16 scales): 8 float lanes in ``__m256``."""
 
     name = "avx2"
     lanes = 8
     P = "_mm256"
     ftype, itype = "__m256", "__m256i"
-    flags = ("-mavx2", "-mfma")
-    features = ("avx2", "fma")
+    flags = ("-mavx2", "-mfma", "-mf16c")
+    features = ("avx2", "fma", "f16c")
 
 
 class AVX512(_X86):
@@ -226,7 +251,9 @@ class KernelSpec:
         Vectors per tile, so ``NR = nv * lanes`` output rows per tile.
     nacc : int
         GEMV: independent accumulator sets; GEMM: ``MR``, activation rows per register block.
-    isa : {"portable", "avx2", "avx512"}
+    isa : {"portable", "avx2", "avx512", "avx512vnni"}
+    scale_dtype : {"float32", "float16"}
+        Storage of the scales and minimums the kernel reads.
     """
 
     kind: str
@@ -235,11 +262,13 @@ class KernelSpec:
     nv: int
     nacc: int
     isa: str
+    scale_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"invalid kind={self.kind!r}: one of {KINDS}")
         check_bits(self.bits)
+        check_scale_dtype(self.scale_dtype)
         if self.isa not in ISAS:
             raise ValueError(f"invalid isa={self.isa!r}: one of {tuple(ISAS)}")
         uv, _ = unit_shape(self.bits)
@@ -270,7 +299,8 @@ class KernelSpec:
         g = f"g{self.group_size}" if self.group_size else "grow"
         mr = self.nacc if self.kind == "gemm" else 1
         acc = "" if self.kind == "gemm" else f"_a{self.nacc}"
-        return f"qigen_q{self.bits}_{g}_{self.kind}_{mr}x{self.nr}{acc}__{self.isa}"
+        sd = "_sf16" if self.scale_dtype == "float16" else ""
+        return f"qigen_q{self.bits}_{g}_{self.kind}_{mr}x{self.nr}{acc}{sd}__{self.isa}"
 
 
 def _in_place(off: int, bits: int, hi: str | int | None) -> bool:
@@ -301,7 +331,14 @@ def _header(spec: KernelSpec, isa: Portable) -> str:
         "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"
         f"{isa.headers}"
         f"#define NR {spec.nr}\n#define UV {uv}\n#define UW {uw}\n#define GS {spec.group_size}\n"
-    )
+        + ("typedef uint16_t sc_t;  /* float16 scales and minimums */\n" + isa.half_helpers
+           if spec.scale_dtype == "float16" else "typedef float sc_t;\n")
+    )  # fmt: skip
+
+
+def _load_sm(isa: Portable, spec: KernelSpec, v: str, p: str) -> str:
+    """Load one vector of scales or minimums (converted from float16 where stored so)."""
+    return isa.load_h(v, p) if spec.scale_dtype == "float16" else isa.load_f(v, p)
 
 
 def _store_tile(isa: Portable, spec: KernelSpec, accs: list[str], ydst: str, nvalid: str) -> str:
@@ -332,13 +369,13 @@ def _gemv(spec: KernelSpec, isa: Portable) -> str:
     reduce = [isa.add(f"g0_{v}", f"g{a}_{v}") for a in range(1, na) for v in range(nv)]
     scale = []
     for v in range(nv):
-        scale.append(isa.load_f(f"s_{v}", f"sp + j * NR + {v * L}"))
-        scale.append(isa.load_f(f"m_{v}", f"mp + j * NR + {v * L}"))
+        scale.append(_load_sm(isa, spec, f"s_{v}", f"sp + j * NR + {v * L}"))
+        scale.append(_load_sm(isa, spec, f"m_{v}", f"mp + j * NR + {v * L}"))
         scale.append(isa.fma_vec(f"acc_{v}", f"g0_{v}", f"s_{v}"))
         scale.append(isa.fma_scalar(f"acc_{v}", "xsum[j]", f"m_{v}"))
     nl = "\n"
     return f"""{_header(spec, isa)}
-void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const float* restrict mn,
+void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads)
 {{
     const int64_t gs = GS ? GS : kp;
@@ -360,8 +397,8 @@ void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const flo
     for (int64_t t = 0; t < ntiles; t++) {{
         {isa.prelude(spec.bits)}
         const uint32_t* wp = w + t * (kp / UV) * UW * NR;
-        const float* sp = sc + t * ngroups * NR;
-        const float* mp = mn + t * ngroups * NR;
+        const sc_t* sp = sc + t * ngroups * NR;
+        const sc_t* mp = mn + t * ngroups * NR;
         {nl.join(isa.zero(f"acc_{v}") for v in range(nv))}
         for (int64_t j = 0; j < ngroups; j++) {{
             const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
@@ -398,15 +435,15 @@ def _gemm_tile(spec: KernelSpec, isa: Portable, mr: int) -> str:
     nl = "\n"
     load_sm = []
     for v in range(nv):
-        load_sm.append(isa.load_f(f"s_{v}", f"sp + j * NR + {v * L}"))
-        load_sm.append(isa.load_f(f"m_{v}", f"mp + j * NR + {v * L}"))
+        load_sm.append(_load_sm(isa, spec, f"s_{v}", f"sp + j * NR + {v * L}"))
+        load_sm.append(_load_sm(isa, spec, f"m_{v}", f"mp + j * NR + {v * L}"))
     stores = [
         _store_tile(isa, spec, [f"acc{r}_{v}" for v in range(nv)], f"y + {r} * ldy", "nvalid")
         for r in range(mr)
     ]
     return f"""
-static inline void tile_{mr}(const uint32_t* restrict wp, const float* restrict sp,
-                             const float* restrict mp, const float* restrict x, float* restrict y,
+static inline void tile_{mr}(const uint32_t* restrict wp, const sc_t* restrict sp,
+                             const sc_t* restrict mp, const float* restrict x, float* restrict y,
                              int64_t kp, int64_t gs, int64_t ngroups, int64_t ldy, int64_t nvalid)
 {{
     {isa.prelude(spec.bits)}
@@ -433,7 +470,7 @@ def _gemm(spec: KernelSpec, isa: Portable) -> str:
     )
     return f"""{_header(spec, isa)}#define MR {mr}
 {tiles}
-void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const float* restrict mn,
+void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t m, int64_t n, int64_t kp,
                  int nthreads)
 {{
@@ -445,8 +482,8 @@ void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const flo
     for (int64_t idx = 0; idx < ntiles * nmb; idx++) {{
         const int64_t t = idx / nmb, mb = idx % nmb;
         const uint32_t* wp = w + t * (kp / UV) * UW * NR;
-        const float* sp = sc + t * ngroups * NR;
-        const float* mp = mn + t * ngroups * NR;
+        const sc_t* sp = sc + t * ngroups * NR;
+        const sc_t* mp = mn + t * ngroups * NR;
         const float* xr = x + mb * MR * kp;
         float* yr = y + mb * MR * n + t * NR;
         const int64_t rows = m - mb * MR < MR ? m - mb * MR : MR;
@@ -483,12 +520,12 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
         fin.append(isa.fma_scalar(f"g_{v}", "dx[kb / 32]", f"f_{v}"))
     scale = []
     for v in range(nv):
-        scale.append(isa.load_f(f"s_{v}", f"sp + j * NR + {v * isa.lanes}"))
-        scale.append(isa.load_f(f"m_{v}", f"mp + j * NR + {v * isa.lanes}"))
+        scale.append(_load_sm(isa, spec, f"s_{v}", f"sp + j * NR + {v * isa.lanes}"))
+        scale.append(_load_sm(isa, spec, f"m_{v}", f"mp + j * NR + {v * isa.lanes}"))
         scale.append(isa.fma_vec(f"acc_{v}", f"g_{v}", f"s_{v}"))
         scale.append(isa.fma_scalar(f"acc_{v}", "xsum[j]", f"m_{v}"))
     return f"""{_header(spec, isa)}
-void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const float* restrict mn,
+void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads)
 {{
     /* kp must be a multiple of 32 (checked by the caller). */
@@ -518,8 +555,8 @@ void {spec.name}(const uint32_t* restrict w, const float* restrict sc, const flo
     for (int64_t t = 0; t < ntiles; t++) {{
         {isa.prelude_i8()}
         const uint32_t* wp = w + t * (kp / UV) * UW * NR;
-        const float* sp = sc + t * ngroups * NR;
-        const float* mp = mn + t * ngroups * NR;
+        const sc_t* sp = sc + t * ngroups * NR;
+        const sc_t* mp = mn + t * ngroups * NR;
         {nl.join(isa.zero(f"acc_{v}") for v in range(nv))}
         for (int64_t j = 0; j < ngroups; j++) {{
             const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
@@ -549,7 +586,9 @@ def generate(spec: KernelSpec) -> str:
         void gemm(const uint32_t* w, const float* scales, const float* mins, const float* x,
                   float* y, int64_t m, int64_t n, int64_t kp, int nthreads); # x: (m, kp), y: (m, n)
 
-    ``gemv_i8`` has the GEMV signature and needs ``kp`` to be a multiple of 32.
+    ``gemv_i8`` has the GEMV signature and needs ``kp`` to be a multiple of 32. With
+    ``spec.scale_dtype == "float16"`` the scales and minimums are ``const uint16_t*`` (IEEE
+    binary16 bits; name suffix ``_sf16``).
 
     ``w``, ``scales``, ``mins`` are a :class:`mlroundup.qigen.layout.PackedWeight` with
     ``nr == spec.nr`` and matching bits and group size.

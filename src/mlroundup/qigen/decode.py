@@ -59,14 +59,17 @@ class _Product:
 
 
 def _concat(qws: list[QuantizedWeight]) -> QuantizedWeight:
-    if len({(q.bits, q.group_size, q.shape[1]) for q in qws}) != 1:
-        raise ValueError("fused projections need the same bits, group size and input width")
+    if len({(q.bits, q.group_size, q.shape[1], q.scale_dtype) for q in qws}) != 1:
+        raise ValueError(
+            "fused projections need the same bits, group size, scale dtype and input width"
+        )
     return QuantizedWeight(
         np.concatenate([q.q for q in qws]),
         np.concatenate([q.scales for q in qws]),
         np.concatenate([q.mins for q in qws]),
         qws[0].bits,
         qws[0].group_size,
+        qws[0].scale_dtype,
     )
 
 
@@ -353,6 +356,7 @@ class QuantizedLlama:
         head_bits: int = 8,
         head_group_size: int = 32,
         seed: int = 0,
+        scale_dtype: str = "float32",
         **kwargs: Any,
     ) -> QuantizedLlama:
         """A model of the given shapes with random codes, scales and minimums: for speed
@@ -366,6 +370,8 @@ class QuantizedLlama:
             Format of the decoder's products.
         head_bits, head_group_size
             Format of the output layer.
+        scale_dtype : {"float32", "float16"}
+            Storage of the decoder products' scales and minimums (the head keeps float32).
         **kwargs
             As the constructor.
 
@@ -386,10 +392,12 @@ class QuantizedLlama:
             {
                 "ln1": np.ones(h, np.float32),
                 "ln2": np.ones(h, np.float32),
-                "qkv": random_quantized(h + 2 * kv, h, bits, group_size, seed=seed + 4 * i),
-                "o": random_quantized(h, h, bits, group_size, seed=seed + 4 * i + 1),
-                "gate_up": random_quantized(2 * f, h, bits, group_size, seed=seed + 4 * i + 2),
-                "down": random_quantized(h, f, bits, group_size, seed=seed + 4 * i + 3),
+                "qkv": random_quantized(h + 2 * kv, h, bits, group_size, seed + 4 * i, scale_dtype),
+                "o": random_quantized(h, h, bits, group_size, seed + 4 * i + 1, scale_dtype),
+                "gate_up": random_quantized(
+                    2 * f, h, bits, group_size, seed + 4 * i + 2, scale_dtype
+                ),
+                "down": random_quantized(h, f, bits, group_size, seed + 4 * i + 3, scale_dtype),
             }
             for i in range(shape.layers)
         ]

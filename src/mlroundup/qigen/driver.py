@@ -32,12 +32,13 @@ _SOURCE = r"""
 #include <stdint.h>
 #include <string.h>
 
-typedef void (*gemv_fn)(const uint32_t*, const float*, const float*, const float*, float*,
+/* scales and minimums are float32 or float16 (uint16_t) depending on the kernel */
+typedef void (*gemv_fn)(const uint32_t*, const void*, const void*, const float*, float*,
                         int64_t, int64_t, int);
 
 typedef struct {            /* one prepared product: y = W x (x padded with zeros to kp) */
     gemv_fn fn;
-    const uint32_t* w; const float* scales; const float* mins;
+    const uint32_t* w; const void* scales; const void* mins;
     float* x; float* y;
     int64_t n, kp, threads;
 } product;

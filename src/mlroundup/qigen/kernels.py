@@ -63,10 +63,12 @@ class Kernel:
     def check(self, pw: PackedWeight) -> None:
         s = self.spec
         g = s.group_size or pw.k_padded
-        if (pw.bits, pw.nr) != (s.bits, s.nr) or (pw.group_size != g and pw.n_groups > 1):
+        if (pw.bits, pw.nr, pw.scale_dtype) != (s.bits, s.nr, s.scale_dtype) or (
+            pw.group_size != g and pw.n_groups > 1
+        ):
             raise ValueError(
-                f"packed weight (bits={pw.bits}, group_size={pw.group_size}, nr={pw.nr}) does not "
-                f"match kernel {s.name}"
+                f"packed weight (bits={pw.bits}, group_size={pw.group_size}, nr={pw.nr}, "
+                f"scale_dtype={pw.scale_dtype}) does not match kernel {s.name}"
             )
 
     def __call__(self, pw: PackedWeight, x: np.ndarray, out: np.ndarray | None = None,
@@ -93,7 +95,9 @@ class Kernel:
             out = np.empty((m, pw.n), np.float32)
         elif out.shape != (m, pw.n) or out.dtype != np.float32 or not out.flags.c_contiguous:
             raise ValueError(f"invalid out: need C-contiguous float32 of shape {(m, pw.n)}")
-        args = [ptr(pw.words, ctypes.c_uint32), ptr(pw.scales), ptr(pw.mins), ptr(xp), ptr(out)]
+        sct = ctypes.c_uint16 if pw.scale_dtype == "float16" else ctypes.c_float
+        args = [ptr(pw.words, ctypes.c_uint32), ptr(pw.scales, sct), ptr(pw.mins, sct), ptr(xp),
+                ptr(out)]  # fmt: skip
         if self.spec.kind != "gemm":
             self.fn(*args, pw.n, pw.k_padded, threads)
         else:
@@ -184,24 +188,28 @@ def spec_group(group_size: int, k: int, bits: int) -> int:
     return 0 if group_size >= -(-k // uv) * uv or group_size >= k else group_size
 
 
-def candidates(kind: str, bits: int, group: int, isa: str) -> list[KernelSpec]:
+def candidates(
+    kind: str, bits: int, group: int, isa: str, scale_dtype: str = "float32"
+) -> list[KernelSpec]:
     """Tile configurations the autotuner tries (GEMV: vectors x accumulators; GEMM: NR x MR)."""
     if kind == "gemv_i8":
         if bits != 4 or isa not in INT8_ISAS or group % 32:
             return []
-        return [KernelSpec(kind, bits, group, nv, 1, isa) for nv in (1, 2)]
+        return [KernelSpec(kind, bits, group, nv, 1, isa, scale_dtype) for nv in (1, 2)]
     if kind == "gemv":
         grid = [(1, 2), (2, 1), (2, 2), (4, 1)] if isa != "avx512" else [(1, 2), (2, 1), (2, 2)]
     else:
         grid = [(1, 4), (2, 2), (2, 4), (1, 6)] if isa != "avx512" else [(1, 4), (2, 4)]
-    return [KernelSpec(kind, bits, group, nv, na, isa) for nv, na in grid]
+    return [KernelSpec(kind, bits, group, nv, na, isa, scale_dtype) for nv, na in grid]
 
 
-def default_spec(kind: str, bits: int, group: int, isa: str | None = None) -> KernelSpec:
+def default_spec(
+    kind: str, bits: int, group: int, isa: str | None = None, scale_dtype: str = "float32"
+) -> KernelSpec:
     """A reasonable untuned choice: 16 output rows per tile (AVX2), 2 accumulators / 4 rows."""
     isa = isa or best_isa()
     nv = 1 if isa == "avx512" else 2
-    return KernelSpec(kind, bits, group, nv, 2 if kind == "gemv" else 4, isa)
+    return KernelSpec(kind, bits, group, nv, 2 if kind == "gemv" else 4, isa, scale_dtype)
 
 
 def tune(
@@ -219,6 +227,7 @@ def tune(
     force: bool = False,
     int8_activations: bool = False,
     max_nv: int | None = None,
+    scale_dtype: str = "float32",
 ) -> tuple[KernelSpec, dict[str, float]]:
     """The fastest kernel spec for an ``N x K`` product (batch ``m``), timed on random codes.
 
@@ -229,6 +238,8 @@ def tune(
     block of 32 (about 1% relative error of a product), compete too. ``max_nv`` leaves out
     tiles wider than ``max_nv`` vectors (the GEMM that shares a GEMV's packed layout spills
     registers on the widest tiles, so layers that also process prompts ask for at most 2).
+    ``scale_dtype`` is the storage of the weight's scales and minimums ("float32" or
+    "float16"); it changes the kernels, so it is part of the remembered format.
 
     Returns
     -------
@@ -240,15 +251,16 @@ def tune(
 
     isas = list(isas or available_isas())
     group = spec_group(group_size, k, bits)
-    specs = [s for isa in isas for s in candidates(kind, bits, group, isa)]
+    specs = [s for isa in isas for s in candidates(kind, bits, group, isa, scale_dtype)]
     if int8_activations and kind == "gemv" and -(-k // 32) * 32 == -(-k // 8) * 8:
-        specs += [s for isa in isas for s in candidates("gemv_i8", bits, group, isa)]
+        specs += [s for isa in isas for s in candidates("gemv_i8", bits, group, isa, scale_dtype)]
     if max_nv is not None:
         specs = [s for s in specs if s.nv <= max_nv]
         if not specs:
             raise ValueError(f"invalid max_nv={max_nv!r}: no candidate tile is that narrow")
     fmt = f"q{bits}-g{group or 'row'}-{kind}{'-i8' if int8_activations else ''}"
     fmt += f"-nv{max_nv}" if max_nv is not None else ""
+    fmt += "-sf16" if scale_dtype == "float16" else ""
     fmt += f"-t{threads or default_threads()}"
     shape = (m, n, k)
     by_name = {s.name: s for s in specs}
@@ -258,12 +270,14 @@ def tune(
     rng = np.random.default_rng(0)
     g = group or k
     n_groups = -(-k // g)
+    half = np.float16 if scale_dtype == "float16" else np.float32  # values exact in either
     qw = QuantizedWeight(
         rng.integers(0, 2**bits, (n, k), dtype=np.uint8),
-        rng.random((n, n_groups), np.float32),
-        rng.random((n, n_groups), np.float32),
+        rng.random((n, n_groups), np.float32).astype(half).astype(np.float32),
+        rng.random((n, n_groups), np.float32).astype(half).astype(np.float32),
         bits,
         g,
+        scale_dtype,
     )
     x = rng.standard_normal((m, k)).astype(np.float32)
     xin = x if kind == "gemm" else x[0]

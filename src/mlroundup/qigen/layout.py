@@ -13,7 +13,8 @@ rows side by side, so one vector load fetches the same word of ``NR`` rows::
 
     words[t, u, w, r] = word w of unit u of row t * NR + r          # (N_tiles, K_units, W, NR)
 
-Scales and minimums are kept apart from the codes in arrays of shape ``(N_tiles, G, NR)``.
+Scales and minimums are kept apart from the codes in arrays of shape ``(N_tiles, G, NR)``, float32
+or float16 (the weight's ``scale_dtype``).
 Rows are padded to a multiple of ``NR`` (padding codes 0, scale 0, minimum 0) and K to a multiple
 of the unit length (padding codes 0; the kernel multiplies them by zero-padded activations).
 """
@@ -80,7 +81,7 @@ class PackedWeight:
     Attributes
     ----------
     words : ndarray of shape (N_tiles, K_units, W, NR), dtype=uint32
-    scales, mins : ndarray of shape (N_tiles, G, NR), dtype=float32
+    scales, mins : ndarray of shape (N_tiles, G, NR), dtype=float32 or float16
     n, k : int
         Logical output rows and input channels.
     k_padded : int
@@ -99,6 +100,11 @@ class PackedWeight:
     nr: int
 
     @property
+    def scale_dtype(self) -> str:
+        """How the scales and minimums are stored: "float32" or "float16"."""
+        return str(self.scales.dtype)
+
+    @property
     def n_groups(self) -> int:
         return self.scales.shape[1]
 
@@ -114,7 +120,8 @@ class PackedWeight:
         q = unpack_rows(rows, self.bits)[:, : self.k]
         s = self.scales.transpose(0, 2, 1).reshape(nt * nr, -1)[: self.n]
         m = self.mins.transpose(0, 2, 1).reshape(nt * nr, -1)[: self.n]
-        return QuantizedWeight(q, s.copy(), m.copy(), self.bits, self.group_size)
+        s, m = s.astype(np.float32), m.astype(np.float32)  # copies
+        return QuantizedWeight(q, s, m, self.bits, self.group_size, self.scale_dtype)
 
 
 def pack(qw: QuantizedWeight, nr: int) -> PackedWeight:
@@ -142,8 +149,9 @@ def pack(qw: QuantizedWeight, nr: int) -> PackedWeight:
     q = np.zeros((np_, kp), np.uint8)
     q[:n, :k] = qw.q
     n_groups = qw.scales.shape[1]
-    s = np.zeros((np_, n_groups), np.float32)
-    m = np.zeros((np_, n_groups), np.float32)
+    dt = np.dtype(qw.scale_dtype)  # float16 values are exact (QuantizedWeight checks)
+    s = np.zeros((np_, n_groups), dt)
+    m = np.zeros((np_, n_groups), dt)
     s[:n], m[:n] = qw.scales, qw.mins
     words = pack_rows(q, qw.bits)  # (Np, Ku, W)
     nt = np_ // nr

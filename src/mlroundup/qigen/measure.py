@@ -96,19 +96,23 @@ class GemvTiming:
         return self.weight_bytes / self.seconds / 1e9
 
 
-def random_quantized(n: int, k: int, bits: int, group_size: int, seed: int = 0):
+def random_quantized(
+    n: int, k: int, bits: int, group_size: int, seed: int = 0, scale_dtype: str = "float32"
+):
     """A :class:`QuantizedWeight` with random codes (speed does not depend on the values)."""
     from mlroundup.qigen.quant import QuantizedWeight
 
     rng = np.random.default_rng(seed)
     g = min(group_size, k)
     ng = -(-k // g)
+    dt = np.float16 if scale_dtype == "float16" else np.float32
     return QuantizedWeight(
         rng.integers(0, 2**bits, (n, k), dtype=np.uint8),
-        rng.random((n, ng), np.float32) * 0.01,
-        rng.random((n, ng), np.float32) * -0.005,
+        (rng.random((n, ng), np.float32) * 0.01).astype(dt).astype(np.float32),
+        (rng.random((n, ng), np.float32) * -0.005).astype(dt).astype(np.float32),
         bits,
         g,
+        scale_dtype,
     )
 
 

@@ -74,18 +74,19 @@ class QuantLinear(nn.Module):
         self.in_features, self.out_features = k, n
         self.bits, self.group_size = qw.bits, qw.group_size
         self.threads = threads
+        self.scale_dtype = qw.scale_dtype
         isa = isa or best_isa()
         group = spec_group(qw.group_size, k, qw.bits)
         if autotune:
             gemv_spec, _ = tune(
                 "gemv", n, k, qw.bits, qw.group_size, isas=[isa], threads=threads,
-                int8_activations=int8_activations, max_nv=max_nv,
+                int8_activations=int8_activations, max_nv=max_nv, scale_dtype=qw.scale_dtype,
             )  # fmt: skip
         else:
-            gemv_spec = default_spec("gemv", qw.bits, group, isa)
+            gemv_spec = default_spec("gemv", qw.bits, group, isa, qw.scale_dtype)
         # same tile layout; fewer activation rows per register block on wide tiles (spills)
         mr = 4 if gemv_spec.nv <= 2 else 2
-        gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, mr, isa)
+        gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, mr, isa, qw.scale_dtype)
         self.gemv: Kernel = compile_kernel(gemv_spec)
         self.gemm: Kernel = compile_kernel(gemm_spec)
         pw = pack(qw, gemv_spec.nr)
@@ -104,9 +105,11 @@ class QuantLinear(nn.Module):
         *,
         method: str = "rtn",
         hessian: np.ndarray | None = None,
+        scale_dtype: str = "float32",
         **kwargs,
     ) -> QuantLinear:
-        """Quantize ``linear``'s weight (RTN, or GPTQ given the input Hessian) and pack it.
+        """Quantize ``linear``'s weight (RTN, or GPTQ given the input Hessian) and pack it,
+        with scales and minimums stored as ``scale_dtype`` ("float32" or "float16").
 
         Raises
         ------
@@ -119,9 +122,9 @@ class QuantLinear(nn.Module):
         if method == "gptq":
             if hessian is None:
                 raise ValueError("method='gptq' needs the layer's input hessian")
-            qw = quantize_gptq(w, hessian, bits, group_size)
+            qw = quantize_gptq(w, hessian, bits, group_size, scale_dtype=scale_dtype)
         else:
-            qw = quantize_rtn(w, bits, group_size)
+            qw = quantize_rtn(w, bits, group_size, scale_dtype=scale_dtype)
         return cls(qw, linear.bias, **kwargs)
 
     @property
@@ -163,7 +166,8 @@ class QuantLinear(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
-            f"group_size={self.group_size}, kernel={self.gemv.spec.name}"
+            f"group_size={self.group_size}, scale_dtype={self.scale_dtype}, "
+            f"kernel={self.gemv.spec.name}"
         )
 
 
@@ -205,6 +209,7 @@ def gptq_layerwise(
     *,
     skip: Sequence[str] = ("lm_head",),
     threads: int | None = None,
+    scale_dtype: str = "float32",
     log: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, QuantizedWeight]:
     """GPTQ every linear of a LLaMA model's decoder layers, one layer after the other.
@@ -229,6 +234,8 @@ def gptq_layerwise(
         Names (or name suffixes) of linears left alone.
     threads : int, optional
         Default :func:`mlroundup.qigen.kernels.default_threads`.
+    scale_dtype : {"float32", "float16"}
+        Storage of scales and minimums (:func:`mlroundup.qigen.quant.quantize_gptq`).
 
     Returns
     -------
@@ -291,7 +298,11 @@ def gptq_layerwise(
             order = sorted(layers, key=lambda m: -m.in_features * m.out_features)  # big first
             qws = pool.map(
                 lambda m, hs=hs: quantize_gptq(
-                    m.weight.detach().float().numpy(), hs[id(m)].numpy(), bits, group_size
+                    m.weight.detach().float().numpy(),
+                    hs[id(m)].numpy(),
+                    bits,
+                    group_size,
+                    scale_dtype=scale_dtype,
                 ),
                 order,
             )
@@ -318,6 +329,7 @@ def quantize_model(
     autotune: bool = False,
     threads: int | None = None,
     int8_activations: bool = False,
+    scale_dtype: str = "float32",
     log: Callable[[str], None] = lambda _m: None,
 ) -> nn.Module:
     """Replace every ``nn.Linear`` of a transformers LLaMA-architecture model by a QuantLinear.
@@ -339,6 +351,9 @@ def quantize_model(
         GPTQ and QIGen).
     isa, autotune, threads, int8_activations
         Passed to :class:`QuantLinear`.
+    scale_dtype : {"float32", "float16"}
+        Storage of scales and minimums; "float16" at 4 bits and group 32 is the size of
+        llama.cpp's Q4_1 (5 bits per weight).
 
     Raises
     ------
@@ -355,16 +370,19 @@ def quantize_model(
     }
     if method == "rtn":
         for name, lin in _linears(model, skip):
-            _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))
+            _replace(model, name, QuantLinear.from_linear(
+                lin, bits, group_size, scale_dtype=scale_dtype, **kw))  # fmt: skip
         return model
     if not calibration:
         raise ValueError("method='gptq' needs calibration token ids")
-    qws = gptq_layerwise(model, calibration, bits, group_size, skip=skip, threads=threads, log=log)
+    qws = gptq_layerwise(model, calibration, bits, group_size, skip=skip, threads=threads,
+                         scale_dtype=scale_dtype, log=log)  # fmt: skip
     for name, lin in _linears(model, skip):
         if name in qws:
             _replace(model, name, QuantLinear(qws[name], lin.bias, **kw))
         else:  # linears outside the decoder blocks, if any
-            _replace(model, name, QuantLinear.from_linear(lin, bits, group_size, **kw))
+            _replace(model, name, QuantLinear.from_linear(
+                lin, bits, group_size, scale_dtype=scale_dtype, **kw))  # fmt: skip
     return model
 
 

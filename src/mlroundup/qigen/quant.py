@@ -3,9 +3,11 @@
 A weight matrix ``W`` of shape ``(N, K)`` (``nn.Linear`` layout: output rows, input channels) is
 cut along ``K`` into groups of ``g`` consecutive input channels (the last group may be shorter
 when ``g`` does not divide ``K``; ``group_size=None`` means one group per row). Each
-(row, group) pair gets a scale ``s`` and a minimum ``m`` (both float32, kept in separate arrays,
-as in QIGen), and each weight an integer code ``q`` in ``[0, 2**bits - 1]``; the dequantized
-weight is ``s * q + m``.
+(row, group) pair gets a scale ``s`` and a minimum ``m`` (kept in separate arrays, as in QIGen),
+and each weight an integer code ``q`` in ``[0, 2**bits - 1]``; the dequantized weight is
+``s * q + m``. Scales and minimums are float32 (QIGen), or rounded to float16 with
+``scale_dtype="float16"`` (the storage of llama.cpp's Q4_1 blocks: 4-bit codes plus a float16
+scale and minimum per 32 weights, 5 bits per weight), which the kernels then read as float16.
 
 Round-to-nearest takes ``m = min(w)``, ``s = (max(w) - min(w)) / (2**bits - 1)`` over the group
 and ``q = round((w - m) / s)``, so every weight is within ``s / 2`` of its dequantized value.
@@ -22,6 +24,9 @@ import numpy as np
 
 #: Bit widths the packer and kernels support.
 BITS: tuple[int, ...] = (2, 3, 4, 8)
+#: Storage types of the scales and minimums.
+SCALE_DTYPES: tuple[str, ...] = ("float32", "float16")
+_F16_MAX = float(np.finfo(np.float16).max)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,14 @@ class QuantizedWeight:
     bits : int
     group_size : int
         Group length along K (equal to K for whole-row groups).
+    scale_dtype : {"float32", "float16"}
+        How the kernels store ``scales`` and ``mins``; with "float16" every value is exactly a
+        float16 (the quantizers round them before choosing the codes), so packing loses nothing.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``scale_dtype``, or "float16" with values that are not float16 numbers.
     """
 
     q: np.ndarray
@@ -44,6 +57,18 @@ class QuantizedWeight:
     mins: np.ndarray
     bits: int
     group_size: int
+    scale_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        check_scale_dtype(self.scale_dtype)
+        if self.scale_dtype == "float16":
+            for name in ("scales", "mins"):
+                a = np.asarray(getattr(self, name), np.float32)
+                if not np.array_equal(a.astype(np.float16).astype(np.float32), a):
+                    raise ValueError(
+                        f"scale_dtype='float16' but {name} hold values that are not float16 "
+                        "numbers: quantize with scale_dtype='float16'"
+                    )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -52,6 +77,12 @@ class QuantizedWeight:
     def dequantize(self) -> np.ndarray:
         """The float32 matrix ``s * q + m`` of shape (N, K): the test oracle's weights."""
         return dequantize(self.q, self.scales, self.mins, self.group_size)
+
+
+def check_scale_dtype(scale_dtype: str) -> str:
+    if scale_dtype not in SCALE_DTYPES:
+        raise ValueError(f"invalid scale_dtype={scale_dtype!r}: one of {SCALE_DTYPES}")
+    return scale_dtype
 
 
 def check_bits(bits: int) -> int:
@@ -86,15 +117,31 @@ def _check_matrix(w: np.ndarray) -> np.ndarray:
     return w
 
 
-def group_params(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+def group_params(
+    w: np.ndarray, bits: int, scale_dtype: str = "float32"
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale and minimum of each row of ``w`` (shape (N, g)) for ``bits``-bit codes.
 
-    Returns ``(scales, mins)`` of shape (N,), float32. A constant row gets scale 0 (every code
-    is 0 and dequantizes exactly to the minimum).
+    Returns ``(scales, mins)`` of shape (N,), float32; with ``scale_dtype="float16"`` both are
+    rounded to the nearest float16 (the codes are then chosen on that grid). A constant row
+    gets scale 0 (every code is 0 and dequantizes exactly to the minimum).
+
+    Raises
+    ------
+    ValueError
+        With "float16", if a minimum or scale is beyond float16's range (65504).
     """
     lo = w.min(axis=1).astype(np.float32)
     hi = w.max(axis=1).astype(np.float32)
     scale = ((hi - lo) / np.float32(2**bits - 1)).astype(np.float32)
+    if check_scale_dtype(scale_dtype) == "float16":
+        if max(np.abs(lo).max(initial=0.0), scale.max(initial=0.0)) > _F16_MAX:
+            raise ValueError(
+                f"weights reach {max(np.abs(lo).max(), np.abs(hi).max()):.3g}, beyond float16's "
+                "range: use scale_dtype='float32'"
+            )
+        scale = scale.astype(np.float16).astype(np.float32)
+        lo = lo.astype(np.float16).astype(np.float32)
     return scale, lo
 
 
@@ -110,7 +157,13 @@ def quantize_codes(w: np.ndarray, scale: np.ndarray, lo: np.ndarray, bits: int) 
     return np.clip(q, 0, 2**bits - 1).astype(np.uint8)
 
 
-def quantize_rtn(w: np.ndarray, bits: int = 4, group_size: int | None = 128) -> QuantizedWeight:
+def quantize_rtn(
+    w: np.ndarray,
+    bits: int = 4,
+    group_size: int | None = 128,
+    *,
+    scale_dtype: str = "float32",
+) -> QuantizedWeight:
     """Round-to-nearest asymmetric group-wise quantization.
 
     Parameters
@@ -121,16 +174,20 @@ def quantize_rtn(w: np.ndarray, bits: int = 4, group_size: int | None = 128) -> 
     group_size : int or None
         Input channels per group; None (or -1) for one group per row. A ``K`` that is not a
         multiple of it leaves a shorter last group.
+    scale_dtype : {"float32", "float16"}
+        Storage of scales and minimums (see :func:`group_params`).
 
     Returns
     -------
     QuantizedWeight
-        With ``|w - dequantize()| <= scale / 2`` (+ float32 rounding) elementwise.
+        With ``|w - dequantize()| <= scale / 2`` (+ float32 rounding) elementwise; with float16
+        scales, codes at the ends of a group may be clipped by the rounded grid, adding at most
+        ``(2**bits - 1) |s - s16| + |m - m16|``.
 
     Raises
     ------
     ValueError
-        On bad ``bits``, ``group_size`` or a non-finite / non-2-D ``w``.
+        On bad ``bits``, ``group_size``, ``scale_dtype`` or a non-finite / non-2-D ``w``.
     """
     w = _check_matrix(w).astype(np.float32)
     bits = check_bits(bits)
@@ -142,10 +199,10 @@ def quantize_rtn(w: np.ndarray, bits: int = 4, group_size: int | None = 128) -> 
     mins = np.empty((n, n_groups), np.float32)
     for j in range(n_groups):
         blk = w[:, j * g : (j + 1) * g]
-        s, lo = group_params(blk, bits)
+        s, lo = group_params(blk, bits, scale_dtype)
         scales[:, j], mins[:, j] = s, lo
         q[:, j * g : (j + 1) * g] = quantize_codes(blk, s, lo, bits)
-    return QuantizedWeight(q, scales, mins, bits, g)
+    return QuantizedWeight(q, scales, mins, bits, g, scale_dtype)
 
 
 def dequantize(q: np.ndarray, scales: np.ndarray, mins: np.ndarray, group_size: int) -> np.ndarray:
@@ -196,6 +253,7 @@ def quantize_gptq(
     *,
     damp: float = 0.01,
     block_size: int = 128,
+    scale_dtype: str = "float32",
 ) -> QuantizedWeight:
     """GPTQ quantization of ``w`` given the calibration Hessian ``H = X^T X`` (up to scale).
 
@@ -212,6 +270,9 @@ def quantize_gptq(
         Relative dampening: ``H += damp * mean(diag H) * I`` (paper: 1%).
     block_size : int
         Columns per lazy batch update (paper: 128); does not change the result.
+    scale_dtype : {"float32", "float16"}
+        Storage of scales and minimums; float16 ones are rounded when a group's parameters are
+        chosen, so later columns compensate the rounding too.
 
     Returns
     -------
@@ -220,7 +281,8 @@ def quantize_gptq(
     Raises
     ------
     ValueError
-        On shape mismatch, non-finite input or a negative ``damp``.
+        On shape mismatch, non-finite input, a negative ``damp``, or an unknown
+        ``scale_dtype`` (or weights beyond float16's range with "float16").
 
     References
     ----------
@@ -229,6 +291,7 @@ def quantize_gptq(
     """
     w = _check_matrix(w).astype(np.float64)
     bits = check_bits(bits)
+    check_scale_dtype(scale_dtype)
     n, k = w.shape
     h = np.array(hessian, np.float64)
     if h.shape != (k, k):
@@ -258,7 +321,7 @@ def quantize_gptq(
         for i in range(i1, i2):
             if i % g == 0:
                 j = i // g
-                s, lo = group_params(w[:, i : min(i + g, k)], bits)
+                s, lo = group_params(w[:, i : min(i + g, k)], bits, scale_dtype)
                 scales[:, j], mins[:, j] = s, lo
             j = i // g
             col = w[:, i]
@@ -269,4 +332,4 @@ def quantize_gptq(
             w[:, i:i2] -= np.outer(e, hinv[i, i:i2])
             err[:, i - i1] = e
         w[:, i2:] -= err @ hinv[i1:i2, i2:]
-    return QuantizedWeight(q, scales, mins, bits, g)
+    return QuantizedWeight(q, scales, mins, bits, g, scale_dtype)
