@@ -82,3 +82,40 @@ def test_quantize_model_swaps_linears_and_stays_close(method, scale_dtype):
 def test_gptq_needs_calibration():
     with pytest.raises(ValueError, match="calibration"):
         quantize_model(_tiny_llama(), 4, 32, "gptq")
+
+
+def test_layerwise_gptq_of_the_first_layer_matches_per_linear_gptq():
+    """Oracle: the first decoder layer's inputs do not depend on any quantization, so each of
+    its linears must come out as quantize_gptq(its weight, X^T X) with X captured from the
+    untouched model by plain forward hooks (q/k/v and gate/up are fused inside
+    gptq_layerwise; GPTQ's rows are independent given the Hessian)."""
+    import numpy as np
+
+    from mlroundup.qigen.nn import gptq_layerwise
+    from mlroundup.qigen.quant import quantize_gptq
+
+    model = _tiny_llama()
+    calib = [torch.randint(0, 64, (16,)) for _ in range(3)]
+    layer0 = model.model.layers[0]
+    names = {"q": layer0.self_attn.q_proj, "k": layer0.self_attn.k_proj,
+             "v": layer0.self_attn.v_proj, "gate": layer0.mlp.gate_proj,
+             "down": layer0.mlp.down_proj}  # fmt: skip
+    seen = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: seen.setdefault(n, a[0].clone()))
+             for n, m in names.items()]  # fmt: skip
+    with torch.no_grad():
+        model(torch.stack(calib), use_cache=False)
+    for h in hooks:
+        h.remove()
+    expect = {}
+    for n, m in names.items():
+        x = seen[n].reshape(-1, m.in_features).double()
+        expect[n] = quantize_gptq(m.weight.detach().numpy(), (x.T @ x).numpy(), 4, 32)
+    qws = gptq_layerwise(model, calib, 4, 32, threads=2)
+    full = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
+            "gate": "mlp.gate_proj", "down": "mlp.down_proj"}  # fmt: skip
+    for n, suffix in full.items():
+        got, ref = qws[f"model.layers.0.{suffix}"], expect[n]
+        assert got.q.shape == ref.q.shape
+        assert np.mean(got.q == ref.q) > 0.995, n  # float32 x^T x sums may flip a rare tie
+        np.testing.assert_allclose(got.scales, ref.scales, rtol=1e-3, atol=1e-6)

@@ -221,7 +221,9 @@ def gptq_layerwise(
     model the kernels compute). The inputs of each layer are kept and pushed through it once it
     is quantized, so the model runs once, not once per layer; ``x^T x`` is formed once per
     distinct input (q/k/v, and gate/up, share theirs), in float32 as the reference GPTQ code,
-    summed in float64; a layer's linears are quantized concurrently on ``threads`` threads.
+    summed in float64. Linears sharing an input share its Hessian and are quantized as one
+    matrix of stacked rows (GPTQ's rows are independent given the Hessian); a layer's matrices
+    are quantized concurrently on ``threads`` threads.
 
     Parameters
     ----------
@@ -278,14 +280,14 @@ def gptq_layerwise(
     with ThreadPoolExecutor(threads or default_threads()) as pool, _one_blas_thread():
         for i, block in enumerate(blocks):
             layers = [m for _n, m in _linears(block, skip)]
-            hs = {id(m): torch.zeros((m.in_features,) * 2, dtype=torch.float64) for m in layers}
+            inputs: dict[int, list] = {id(m): [] for m in layers}  # the x^T x each one saw
             last: dict = {}  # q/k/v (and gate/up) see the same input tensor: one x^T x
 
-            def pre(mod, args, hs=hs, last=last):
+            def pre(mod, args, inputs=inputs, last=last):
                 if last.get("x") is not args[0]:
                     x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
                     last["x"], last["xtx"] = args[0], (x.T @ x).double()  # holding x keeps `is`
-                hs[id(mod)] += last["xtx"]
+                inputs[id(mod)].append(last["xtx"])
 
             hooks = [m.register_forward_pre_hook(pre) for m in layers]
             try:
@@ -295,21 +297,38 @@ def gptq_layerwise(
                 for h in hooks:
                     h.remove()
                 last.clear()
-            order = sorted(layers, key=lambda m: -m.in_features * m.out_features)  # big first
-            qws = pool.map(
-                lambda m, hs=hs: quantize_gptq(
-                    m.weight.detach().float().numpy(),
-                    hs[id(m)].numpy(),
-                    bits,
-                    group_size,
-                    scale_dtype=scale_dtype,
-                ),
-                order,
-            )
+            # Linears that saw the same inputs share one Hessian, and GPTQ treats rows
+            # independently given the Hessian, so their rows are quantized as one matrix
+            # (q/k/v, gate/up): the same result, fewer passes of the per-column loop.
+            shared: dict[tuple, list] = {}
+            for m in layers:
+                key = (m.in_features, *(id(t) for t in inputs[id(m)]))
+                shared.setdefault(key, []).append(m)
+            jobs = sorted(shared.values(), key=lambda ms: -sum(m.weight.numel() for m in ms))
+
+            def run(ms, inputs=inputs):
+                w = torch.cat([m.weight.detach().float() for m in ms]).numpy()
+                k = ms[0].in_features  # zeros if never called: every column is dead
+                h = sum(inputs[id(ms[0])], torch.zeros((k, k), dtype=torch.float64)).numpy()
+                qw = quantize_gptq(w, h, bits, group_size, scale_dtype=scale_dtype)
+                cuts = np.cumsum([0] + [m.out_features for m in ms])
+                return [
+                    QuantizedWeight(
+                        qw.q[a:b],
+                        qw.scales[a:b],
+                        qw.mins[a:b],
+                        qw.bits,
+                        qw.group_size,
+                        qw.scale_dtype,
+                    )  # fmt: skip
+                    for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+                ]
+
             with torch.no_grad():
-                for m, qw in zip(order, qws, strict=True):
-                    m.weight.copy_(torch.from_numpy(qw.dequantize()))
-                    out[names[id(m)]] = qw
+                for ms, qws in zip(jobs, pool.map(run, jobs), strict=True):
+                    for m, qw in zip(ms, qws, strict=True):
+                        m.weight.copy_(torch.from_numpy(qw.dequantize()))
+                        out[names[id(m)]] = qw
                 res = block(hidden, *rest, **kwargs)
             hidden = res[0] if isinstance(res, tuple) else res
             if (i + 1) % 10 == 0 or i + 1 == len(blocks):
