@@ -219,3 +219,24 @@ def test_float16_scales_read_exactly_including_subnormals(isa):
     assert np.all(np.abs(got - ref) <= 1e-5 * size), np.max(np.abs(got - ref) / size)
     with pytest.raises(ValueError, match="does not match"):  # float32 kernel, float16 weight
         compile_kernel(KernelSpec("gemv", 4, 32, 1, 1, isa))(pack(qw, spec.nr), x)
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+@pytest.mark.parametrize("group", [32, 0])
+def test_gemm_accumulates_across_panels(isa, group):
+    """K spanning several dequantized panels (PANEL_KC values each) with a partial last panel,
+    row blocks with a remainder, tile tails: oracle x @ dequantize(W).T in float64."""
+    from mlroundup.qigen.codegen import PANEL_KC
+    from mlroundup.qigen.kernels import gemm_mr
+
+    rng = np.random.default_rng(3)
+    k = 2 * PANEL_KC + 40
+    for nv in (1, 2):
+        spec = KernelSpec("gemm", 4, group, nv, gemm_mr(nv, isa), isa)
+        kern = compile_kernel(spec)
+        n = 2 * spec.nr + 5
+        qw = quantize_rtn(rng.standard_normal((n, k)), 4, group or None)
+        x = rng.standard_normal((spec.nacc * 2 + 1, k)).astype(np.float32)
+        got = kern(pack(qw, spec.nr), x)
+        ref = reference_matmul(x, qw)
+        assert np.abs(got - ref).max() <= 1e-5 * np.sqrt(k) * np.abs(ref).max(), spec.name

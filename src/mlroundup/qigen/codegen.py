@@ -14,8 +14,11 @@ GEMV (decode, batch 1), with QIGen's zero-point trick: for output row ``n`` and 
 where ``X_j = sum_{k in j} x_k`` is computed once per call; the inner loop is then only
 unpack-convert-FMA on integer codes. ``nacc`` independent accumulator sets hide FMA latency.
 
-GEMM (prompt, batch M): codes are dequantized in registers once per tile and reused for ``MR``
-activation rows (``w = s q + m``), so the dequantization cost is divided by ``MR``.
+GEMM (prompt, batch M): a thread dequantizes ``PANEL_KC`` x ``NR`` weights of its tile once into
+a float panel that stays in L1 (``w = s q + m``), then a register-blocked micro-kernel
+(``MR`` x ``NR`` accumulators, the BLIS scheme) streams the panel past every block of ``MR``
+activation rows: the dequantization is shared by all M rows and the inner loop is only loads,
+broadcasts and FMAs.
 
 Integer GEMV (``gemv_i8``, beyond the paper; how today's llama.cpp computes): activations rounded
 to int8 per block of 32, 4-bit codes multiplied as unsigned bytes with ``maddubs`` (AVX2) or
@@ -418,57 +421,76 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
 """
 
 
-def _gemm_tile(spec: KernelSpec, isa: Portable, mr: int) -> str:
+#: K values per dequantized panel of the panel GEMM (KC x NR floats: 16 KB at NR = 16).
+PANEL_KC = 256
+
+
+def _panel_tile(spec: KernelSpec, isa: Portable, mr: int) -> str:
+    """Register-blocked micro-kernel: ``y[r, :] (+)= sum_k x[r, k] * B[k, :]`` for ``mr`` rows and
+    one dequantized panel ``B`` (kc x NR floats); only loads, broadcasts and FMAs inside."""
     nv, L = spec.nv, isa.lanes
-    unit_lines, vals = _unpack_unit(isa, spec, "wp")
-    body = list(unit_lines)
-    for i, (w, off, hi) in enumerate(vals):
-        for v in range(nv):
-            body.append(
-                isa.extract(
-                    f"c{i}_{v}", f"w{w}_{v}", off, spec.bits, None if hi is None else f"w{hi}_{v}"
-                )
-            )
-            body.append(isa.fma_decl(f"d{i}_{v}", f"c{i}_{v}", f"s_{v}", f"m_{v}"))
-            for r in range(mr):
-                body.append(isa.fma_scalar(f"acc{r}_{v}", f"xk[{r} * kp + {i}]", f"d{i}_{v}"))
     nl = "\n"
-    load_sm = []
-    for v in range(nv):
-        load_sm.append(_load_sm(isa, spec, f"s_{v}", f"sp + j * NR + {v * L}"))
-        load_sm.append(_load_sm(isa, spec, f"m_{v}", f"mp + j * NR + {v * L}"))
-    stores = [
-        _store_tile(isa, spec, [f"acc{r}_{v}" for v in range(nv)], f"y + {r} * ldy", "nvalid")
-        for r in range(mr)
-    ]
+    body = [isa.load_f(f"b_{v}", f"bk + {v * L}") for v in range(nv)]
+    body += [isa.fma_scalar(f"acc{r}_{v}", f"x[{r} * ldx + k]", f"b_{v}")
+             for r in range(mr) for v in range(nv)]  # fmt: skip
+    full, tail = [], []
+    for r in range(mr):
+        for v in range(nv):
+            full.append(f"if (!first) {{ {isa.load_f('p_', f'y + {r} * ldy + {v * L}')} "
+                        f"{isa.add(f'acc{r}_{v}', 'p_')} }}")  # fmt: skip
+            full.append(isa.store(f"y + {r} * ldy + {v * L}", f"acc{r}_{v}"))
+        tail.append(f"memset(t_, 0, sizeof t_); if (!first) memcpy(t_, y + {r} * ldy, "
+                    "(size_t)nvalid * sizeof(float));")  # fmt: skip
+        for v in range(nv):
+            tail.append(f"{{ {isa.load_f('p_', f't_ + {v * L}')} {isa.add(f'acc{r}_{v}', 'p_')} }}")
+            tail.append(isa.store(f"t_ + {v * L}", f"acc{r}_{v}"))
+        tail.append(f"memcpy(y + {r} * ldy, t_, (size_t)nvalid * sizeof(float));")
     return f"""
-static inline void tile_{mr}(const uint32_t* restrict wp, const sc_t* restrict sp,
-                             const sc_t* restrict mp, const float* restrict x, float* restrict y,
-                             int64_t kp, int64_t gs, int64_t ngroups, int64_t ldy, int64_t nvalid)
+static inline void tile_{mr}(const float* restrict B, const float* restrict x, int64_t ldx,
+                             int64_t kc, float* restrict y, int64_t ldy, int64_t nvalid, int first)
 {{
-    {isa.prelude(spec.bits)}
     {nl.join(isa.zero(f"acc{r}_{v}") for r in range(mr) for v in range(nv))}
-    for (int64_t j = 0; j < ngroups; j++) {{
-        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
-        {nl.join(load_sm)}
-        for (int64_t k = j * gs; k < k1; k += UV, wp += UW * NR) {{
-            const float* xk = x + k;
-            {nl.join(body)}
-        }}
+    for (int64_t k = 0; k < kc; k++) {{
+        const float* bk = B + k * NR;
+        {nl.join(body)}
     }}
-    {nl.join(stores)}
+    if (nvalid >= NR) {{
+        {nl.join(full)}
+    }} else {{
+        float t_[NR];
+        {nl.join(tail)}
+    }}
 }}
 """
 
 
 def _gemm(spec: KernelSpec, isa: Portable) -> str:
-    mr = spec.nacc
-    tiles = "".join(_gemm_tile(spec, isa, r) for r in range(1, mr + 1))
+    """Panel GEMM (prompt processing): each thread dequantizes ``PANEL_KC`` x ``NR`` weights of a
+    tile once into a float panel that stays in L1 (``w = s q + m``), then runs a
+    register-blocked float micro-kernel (``MR`` x ``NR`` accumulators, BLIS-style) over every
+    activation row block. Dequantization costs O(N K) per call, shared by all ``M`` rows; the
+    inner loop is loads, broadcasts and FMAs only."""
+    nv, mr, L = spec.nv, spec.nacc, isa.lanes
+    unit_lines, vals = _unpack_unit(isa, spec, "wp")
+    deq = list(unit_lines)
+    for i, (w, off, hi) in enumerate(vals):
+        for v in range(nv):
+            hiw = None if hi is None else f"w{hi}_{v}"
+            deq.append(isa.extract(f"c{i}_{v}", f"w{w}_{v}", off, spec.bits, hiw))
+            deq.append(isa.fma_decl(f"d{i}_{v}", f"c{i}_{v}", f"s_{v}", f"m_{v}"))
+            deq.append(isa.store(f"bp + {i} * NR + {v * L}", f"d{i}_{v}"))
+    load_sm = []
+    for v in range(nv):
+        load_sm.append(_load_sm(isa, spec, f"s_{v}", f"sp + j * NR + {v * L}"))
+        load_sm.append(_load_sm(isa, spec, f"m_{v}", f"mp + j * NR + {v * L}"))
+    tiles = "".join(_panel_tile(spec, isa, r) for r in range(1, mr + 1))
     cases = "\n".join(
-        f"            case {r}: tile_{r}(wp, sp, mp, xr, yr, kp, gs, ngroups, n, nvalid); break;"
+        f"                    case {r}: tile_{r}(B, xr, kp, k1 - k0, yr, n, nvalid, k0 == 0); break;"
         for r in range(1, mr + 1)
     )
+    nl = "\n"
     return f"""{_header(spec, isa)}#define MR {mr}
+#define KC {PANEL_KC}
 {tiles}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t m, int64_t n, int64_t kp,
@@ -477,20 +499,36 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
     const int64_t gs = GS ? GS : kp;
     const int64_t ngroups = (kp + gs - 1) / gs;
     const int64_t ntiles = (n + NR - 1) / NR;
-    const int64_t nmb = (m + MR - 1) / MR;
-    #pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t idx = 0; idx < ntiles * nmb; idx++) {{
-        const int64_t t = idx / nmb, mb = idx % nmb;
-        const uint32_t* wp = w + t * (kp / UV) * UW * NR;
-        const sc_t* sp = sc + t * ngroups * NR;
-        const sc_t* mp = mn + t * ngroups * NR;
-        const float* xr = x + mb * MR * kp;
-        float* yr = y + mb * MR * n + t * NR;
-        const int64_t rows = m - mb * MR < MR ? m - mb * MR : MR;
-        const int64_t nvalid = n - t * NR;
-        switch (rows) {{
+    #pragma omp parallel num_threads(nthreads)
+    {{
+        float* B = (float*)malloc((size_t)KC * NR * sizeof(float));
+        #pragma omp for schedule(static)
+        for (int64_t t = 0; t < ntiles; t++) {{
+            {isa.prelude(spec.bits)}
+            const uint32_t* wt = w + t * (kp / UV) * UW * NR;
+            const sc_t* sp = sc + t * ngroups * NR;
+            const sc_t* mp = mn + t * ngroups * NR;
+            const int64_t nvalid = n - t * NR;
+            for (int64_t k0 = 0; k0 < kp; k0 += KC) {{
+                const int64_t k1 = k0 + KC < kp ? k0 + KC : kp;
+                for (int64_t k = k0; k < k1; k += UV) {{  /* dequantize the panel */
+                    const int64_t j = k / gs;
+                    const uint32_t* wp = wt + (k / UV) * UW * NR;
+                    float* bp = B + (k - k0) * NR;
+                    {nl.join(load_sm)}
+                    {nl.join(deq)}
+                }}
+                for (int64_t r0 = 0; r0 < m; r0 += MR) {{
+                    const int64_t rows = m - r0 < MR ? m - r0 : MR;
+                    const float* xr = x + r0 * kp + k0;
+                    float* yr = y + r0 * n + t * NR;
+                    switch (rows) {{
 {cases}
+                    }}
+                }}
+            }}
         }}
+        free(B);
     }}
 }}
 """

@@ -199,8 +199,16 @@ def candidates(
     if kind == "gemv":
         grid = [(1, 2), (2, 1), (2, 2), (4, 1)] if isa != "avx512" else [(1, 2), (2, 1), (2, 2)]
     else:
-        grid = [(1, 4), (2, 2), (2, 4), (1, 6)] if isa != "avx512" else [(1, 4), (2, 4)]
+        grid = [(nv, gemm_mr(nv, isa)) for nv in (1, 2)] + [(2, 4), (1, 4)]
     return [KernelSpec(kind, bits, group, nv, na, isa, scale_dtype) for nv, na in grid]
+
+
+def gemm_mr(nv: int, isa: str) -> int:
+    """Activation rows per register block of the panel GEMM for tiles of ``nv`` vectors: as
+    many as the vector registers hold (``MR * nv`` accumulators, ``nv`` panel vectors and one
+    broadcast; 16 registers, 32 with AVX-512), at most 8."""
+    regs = 32 if isa.startswith("avx512") else 16
+    return max(1, min(8, (regs - nv - 1) // nv))
 
 
 def default_spec(
@@ -236,8 +244,9 @@ def tune(
     stored per (CPU, shape, format) and returned without timing on later calls. With
     ``int8_activations`` (GEMV only) the integer kernels, which round activations to int8 per
     block of 32 (about 1% relative error of a product), compete too. ``max_nv`` leaves out
-    tiles wider than ``max_nv`` vectors (the GEMM that shares a GEMV's packed layout spills
-    registers on the widest tiles, so layers that also process prompts ask for at most 2).
+    tiles wider than ``max_nv`` vectors (the GEMM shares the GEMV's packed layout and has room
+    for fewer activation rows per register block on wide tiles, so layers that also process
+    prompts ask for at most 2).
     ``scale_dtype`` is the storage of the weight's scales and minimums ("float32" or
     "float16"); it changes the kernels, so it is part of the remembered format.
 

@@ -20,6 +20,7 @@ from mlroundup.qigen.kernels import (
     best_isa,
     compile_kernel,
     default_spec,
+    gemm_mr,
     spec_group,
     tune,
 )
@@ -84,8 +85,8 @@ class QuantLinear(nn.Module):
             )  # fmt: skip
         else:
             gemv_spec = default_spec("gemv", qw.bits, group, isa, qw.scale_dtype)
-        # same tile layout; fewer activation rows per register block on wide tiles (spills)
-        mr = 4 if gemv_spec.nv <= 2 else 2
+        # the GEMM shares the GEMV's tile layout; its row block fills the vector registers
+        mr = gemm_mr(gemv_spec.nv, isa)
         gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, mr, isa, qw.scale_dtype)
         self.gemv: Kernel = compile_kernel(gemv_spec)
         self.gemm: Kernel = compile_kernel(gemm_spec)
