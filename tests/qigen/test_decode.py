@@ -93,6 +93,8 @@ def test_bad_input_is_rejected():
         dec.forward([])
     with pytest.raises(ValueError, match="token ids"):
         dec.forward([97])
+    with pytest.raises(ValueError, match="integers"):
+        dec.forward([3.9])
     with pytest.raises(ValueError, match="max_seq_len"):
         dec.forward([1, 2, 3, 4, 5])
     with pytest.raises(ValueError, match="max_new_tokens"):

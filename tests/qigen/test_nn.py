@@ -119,3 +119,36 @@ def test_layerwise_gptq_of_the_first_layer_matches_per_linear_gptq():
         assert got.q.shape == ref.q.shape
         assert np.mean(got.q == ref.q) > 0.995, n  # float32 x^T x sums may flip a rare tie
         np.testing.assert_allclose(got.scales, ref.scales, rtol=1e-3, atol=1e-6)
+
+
+def test_module_casts_keep_the_packed_format_and_checkpoints_are_checked():
+    """model.float() / .half() must not convert the packed scales (the kernels read one
+    format); a checkpoint of another scale dtype is refused, not silently rounded; a deep
+    copy (kernels rebound by spec) computes the same; outputs follow the input's dtype."""
+    import copy
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 24)
+    q16 = QuantLinear.from_linear(lin, 4, 32, scale_dtype="float16")
+    q32 = QuantLinear.from_linear(lin, 4, 32)
+    x = torch.randn(3, 64)
+    ref16, ref32 = q16(x), q32(x)
+    q16.float()
+    q32.half()
+    assert q16.scales.dtype == torch.float16 and q32.scales.dtype == torch.float32
+    assert q32.bias.dtype == torch.float16  # the bias follows the cast, like nn.Linear's
+    torch.testing.assert_close(q16(x), ref16)
+    out = q32(x.half())
+    assert out.dtype == torch.float16
+    torch.testing.assert_close(out.float(), ref32, atol=1e-2, rtol=1e-2)
+    with pytest.raises(RuntimeError, match="scale_dtype=float16"):
+        q16.load_state_dict(QuantLinear.from_linear(lin, 4, 32).state_dict())
+    twin = copy.deepcopy(q16)
+    torch.testing.assert_close(twin(x), ref16)
+
+
+def test_layer_level_mistakes_are_named():
+    with pytest.raises(ValueError, match="QuantLinear.from_linear"):
+        quantize_model(torch.nn.Linear(64, 16), 4, 32)
+    with pytest.raises(ValueError, match="packing unit"):
+        QuantLinear.from_linear(torch.nn.Linear(64, 16), 4, 12)

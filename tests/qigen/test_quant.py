@@ -125,26 +125,24 @@ def test_pack_rejects_group_inside_a_word():
         pack(qw, 8)
 
 
-@pytest.mark.parametrize("bits", [3, 4, 8])
-def test_float16_scales_rtn_bound_and_exact_storage(bits):
-    """Oracle (closed form): with the scale s and minimum m rounded to float16 (s16, m16) the
-    codes live on the grid s16 q + m16, so |w - w_hat| <= s16 / 2 inside the grid's span and,
-    at a group's top where the rounded grid may stop short, at most
-    (2**bits - 1)|s - s16| + |m - m16| more. The stored values are float16 numbers."""
-    from mlroundup.qigen.quant import group_params
-
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+@pytest.mark.parametrize("magnitude", [3.0, 1e-3, 1e-6, 1e-7])
+def test_float16_scales_rtn_bound_and_exact_storage(bits, magnitude):
+    """Oracle (closed form): the float16 grid s16 q + m16 must span each group's range
+    (m16 <= min w, m16 + (2**bits - 1) s16 >= max w), so every weight is within s16 / 2 of
+    its dequantized value, down to weights whose scales are float16 subnormals (1e-6, 1e-7)
+    where rounding to nearest would clip or flush the scale to 0. Stored values are float16
+    numbers, and a non-constant group never gets scale 0."""
     rng = np.random.default_rng(bits)
-    w = (rng.standard_normal((9, 200)) * 3).astype(np.float32)
+    w = (rng.standard_normal((9, 200)) * magnitude).astype(np.float32)
     qw = quantize_rtn(w, bits, 64, scale_dtype="float16")
     assert qw.scale_dtype == "float16"
     for a in (qw.scales, qw.mins):
         assert np.array_equal(a.astype(np.float16).astype(np.float32), a)
+    assert np.all(qw.scales > 0)
     idx = np.arange(200) // 64
-    s32 = np.stack([group_params(w[:, j : j + 64], bits)[0] for j in range(0, 200, 64)], 1)
-    m32 = np.stack([group_params(w[:, j : j + 64], bits)[1] for j in range(0, 200, 64)], 1)
-    slack = (2**bits - 1) * np.abs(s32 - qw.scales) + np.abs(m32 - qw.mins)
-    bound = (qw.scales / 2 + slack)[:, idx]
-    assert np.all(np.abs(w - qw.dequantize()) <= bound * (1 + 1e-5) + 1e-6)
+    bound = qw.scales[:, idx] / 2
+    assert np.all(np.abs(w - qw.dequantize()) <= bound * (1 + 1e-5) + 1e-12 * magnitude)
     # GPTQ with a diagonal Hessian is RTN here too (float16 grid chosen the same way)
     g = quantize_gptq(w, np.diag(rng.random(200) + 0.5), bits, 64, scale_dtype="float16")
     assert np.array_equal(g.q, qw.q) and np.array_equal(g.scales, qw.scales)
@@ -174,3 +172,16 @@ def test_float16_scale_errors_are_named():
     with pytest.raises(ValueError, match="not float16 numbers"):
         QuantizedWeight(np.zeros((1, 8), np.uint8), np.full((1, 1), 0.1, np.float32),
                         np.zeros((1, 1), np.float32), 4, 8, "float16")  # fmt: skip
+
+
+def test_malformed_weights_and_hessians_are_named():
+    from mlroundup.qigen.quant import QuantizedWeight
+
+    with pytest.raises(ValueError, match="group_size"):
+        quantize_rtn(np.ones((2, 8)), 4, True)
+    with pytest.raises(ValueError, match=r"scales of shape \(2, 3\)"):
+        QuantizedWeight(np.zeros((2, 64), np.uint8), np.ones((2, 3), np.float32),
+                        np.zeros((2, 2), np.float32), 4, 32)  # fmt: skip
+    not_psd = -np.eye(8)  # negative definite: no Cholesky factor even after 1% dampening
+    with pytest.raises(ValueError, match="positive definite"):
+        quantize_gptq(np.ones((2, 8)), not_psd, 4, 8)

@@ -43,8 +43,8 @@ def qigen() -> None:
     "--group-size",
     default="128",
     show_default=True,
-    help="Input channels per group: 32, 64, 128, ... (a multiple of 8 at 2 and 4 bits, 32 at "
-    "3 bits, 4 at 8 bits) or 'row'.",
+    help="Input channels per group: 32, 64, 128, ... (a multiple of the packing unit: 16 at "
+    "2 bits, 32 at 3 bits, 8 at 4 bits, 4 at 8 bits) or 'row'.",
 )
 @click.option("--method", type=click.Choice(["rtn", "gptq"]), default="rtn", show_default=True)
 @click.option(

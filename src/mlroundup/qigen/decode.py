@@ -435,10 +435,15 @@ class QuantizedLlama:
         Raises
         ------
         ValueError
-            If ``tokens`` is empty, holds an id outside the vocabulary, or would run past
-            ``max_seq_len``.
+            If ``tokens`` is empty, holds a non-integer or an id outside the vocabulary, or
+            would run past ``max_seq_len``.
         """
-        ids = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        raw = np.asarray(tokens)
+        if raw.size and raw.dtype.kind not in "iu":
+            raise ValueError(
+                f"token ids must be integers, got {raw.dtype}: {raw.ravel()[:8].tolist()}"
+            )
+        ids = raw.astype(np.int64).reshape(-1)
         t = ids.size
         if t == 0:
             raise ValueError("tokens is empty")

@@ -60,6 +60,10 @@ class Kernel:
     spec: KernelSpec
     fn: ctypes._CFuncPtr  # type: ignore[name-defined]
 
+    def __reduce__(self):
+        """Pickle / deep-copy by spec: the copy binds the same cached library again."""
+        return (compile_kernel, (self.spec,))
+
     def check(self, pw: PackedWeight) -> None:
         s = self.spec
         g = s.group_size or pw.k_padded

@@ -124,6 +124,22 @@ class PackedWeight:
         return QuantizedWeight(q, s, m, self.bits, self.group_size, self.scale_dtype)
 
 
+def check_group_size(group_size: int, k: int, bits: int) -> None:
+    """Groups must start on a packing unit (whole-row groups, ``group_size >= k``, always do).
+
+    Raises
+    ------
+    ValueError
+        If ``group_size < k`` is not a multiple of the ``bits``-bit packing unit length.
+    """
+    uv, _ = unit_shape(bits)
+    if group_size % uv and group_size < k:
+        raise ValueError(
+            f"group_size={group_size} is not a multiple of the {bits}-bit packing unit ({uv} "
+            f"values); use a multiple of {uv}, or None for whole rows"
+        )
+
+
 def pack(qw: QuantizedWeight, nr: int) -> PackedWeight:
     """Lay out ``qw`` for a kernel computing ``nr`` output rows per tile.
 
@@ -139,11 +155,7 @@ def pack(qw: QuantizedWeight, nr: int) -> PackedWeight:
     n, k = qw.q.shape
     uv, _ = unit_shape(qw.bits)
     g = qw.group_size
-    if g % uv and g < k:
-        raise ValueError(
-            f"group_size={g} is not a multiple of the {qw.bits}-bit packing unit ({uv} values); "
-            f"use a multiple of {uv}"
-        )
+    check_group_size(g, k, qw.bits)
     kp = -(-k // uv) * uv
     np_ = -(-n // nr) * nr
     q = np.zeros((np_, kp), np.uint8)

@@ -24,7 +24,7 @@ from mlroundup.qigen.kernels import (
     spec_group,
     tune,
 )
-from mlroundup.qigen.layout import PackedWeight, pack
+from mlroundup.qigen.layout import PackedWeight, check_group_size, pack
 from mlroundup.qigen.quant import QuantizedWeight, quantize_gptq, quantize_rtn
 
 METHODS = ("rtn", "gptq")
@@ -76,6 +76,7 @@ class QuantLinear(nn.Module):
         self.bits, self.group_size = qw.bits, qw.group_size
         self.threads = threads
         self.scale_dtype = qw.scale_dtype
+        check_group_size(qw.group_size, k, qw.bits)
         isa = isa or best_isa()
         group = spec_group(qw.group_size, k, qw.bits)
         if autotune:
@@ -154,7 +155,7 @@ class QuantLinear(nn.Module):
             raise ValueError(
                 f"input of shape {tuple(x.shape)}: last dim must be {self.in_features}"
             )
-        lead = x.shape[:-1]
+        lead, dtype = x.shape[:-1], x.dtype
         x2 = x.detach().reshape(-1, self.in_features).to(torch.float32).contiguous()
         out = torch.empty(x2.shape[0], self.out_features, dtype=torch.float32)
         kern = self.gemv if x2.shape[0] == 1 else self.gemm
@@ -162,7 +163,43 @@ class QuantLinear(nn.Module):
         kern(self.packed, xin[0] if x2.shape[0] == 1 else xin, out.numpy(), self.threads)
         if self.bias is not None:
             out += self.bias
-        return out.reshape(*lead, self.out_features)
+        out = out.reshape(*lead, self.out_features)
+        return out.to(dtype) if dtype.is_floating_point else out  # float32 inside, like the kernels
+
+    _PACKED = ("qweight", "scales", "mins")
+
+    def _apply(self, fn, recurse=True):
+        """Module-wide casts (``model.float()``, ``.half()``, ``.to(torch.bfloat16)``) change the
+        bias but leave the packed codes, scales and minimums in the format the kernels read."""
+        kept = {n: self._buffers[n] for n in self._PACKED}
+        super()._apply(fn, recurse)
+        for n, t in kept.items():
+            if self._buffers[n].dtype != t.dtype:
+                self._buffers[n] = t
+        return self
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):  # fmt: skip
+        """Refuse packed buffers of another dtype (e.g. float32 scales into a float16 layer)
+        instead of silently rounding them on copy; the layer's packed weight is then left as it
+        was (the load raises, as for a shape mismatch)."""
+        bad = [
+            n for n in self._PACKED
+            if prefix + n in state_dict and state_dict[prefix + n].dtype != self._buffers[n].dtype
+        ]  # fmt: skip
+        for n in bad:
+            error_msgs.append(
+                f"{prefix}{n}: the checkpoint holds {state_dict[prefix + n].dtype}, this "
+                f"QuantLinear packs {self._buffers[n].dtype} (scale_dtype={self.scale_dtype}); "
+                "build it with the checkpoint's format"
+            )
+        skip = {prefix + n for n in self._PACKED} if bad else set()  # codes, scales, minimums
+        if bad:  # go together: load none of them
+            state_dict = {k: v for k, v in state_dict.items() if k not in skip}
+        n_missing = len(missing_keys)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)  # fmt: skip
+        missing_keys[n_missing:] = [k for k in missing_keys[n_missing:] if k not in skip]
 
     def extra_repr(self) -> str:
         return (
@@ -382,6 +419,11 @@ def quantize_model(
     """
     if method not in METHODS:
         raise ValueError(f"invalid method={method!r}: one of {METHODS}")
+    if isinstance(model, nn.Linear):
+        raise ValueError(
+            "quantize_model swaps the linear layers inside a model; quantize a single "
+            "nn.Linear with QuantLinear.from_linear"
+        )
     kw = {
         "isa": isa,
         "autotune": autotune,

@@ -61,6 +61,19 @@ class QuantizedWeight:
 
     def __post_init__(self) -> None:
         check_scale_dtype(self.scale_dtype)
+        q = np.asarray(self.q)
+        if q.ndim != 2 or q.dtype != np.uint8:
+            raise ValueError(
+                f"invalid q: need uint8 codes of shape (N, K), got {q.dtype} {q.shape}"
+            )
+        n, k = q.shape
+        if isinstance(self.group_size, bool) or int(self.group_size) < 1:
+            raise ValueError(f"invalid group_size={self.group_size!r}: a positive int")
+        expect = (n, -(-k // int(self.group_size)))
+        for name in ("scales", "mins"):
+            if np.shape(getattr(self, name)) != expect:
+                raise ValueError(f"invalid {name} of shape {np.shape(getattr(self, name))}: need "
+                                 f"{expect} (rows, ceil(K / group_size))")  # fmt: skip
         if self.scale_dtype == "float16":
             for name in ("scales", "mins"):
                 a = np.asarray(getattr(self, name), np.float32)
@@ -99,9 +112,13 @@ def resolve_group_size(group_size: int | None, k: int) -> int:
     ValueError
         If ``group_size`` is not positive (or None/-1).
     """
-    if group_size is None or group_size == -1:
+    if group_size is None or (not isinstance(group_size, bool) and group_size == -1):
         return int(k)
-    if not isinstance(group_size, int | np.integer) or group_size <= 0:
+    if (
+        isinstance(group_size, bool)
+        or not isinstance(group_size, int | np.integer)
+        or group_size <= 0
+    ):
         raise ValueError(
             f"invalid group_size={group_size!r}: a positive int, or None for whole rows"
         )
@@ -122,9 +139,12 @@ def group_params(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale and minimum of each row of ``w`` (shape (N, g)) for ``bits``-bit codes.
 
-    Returns ``(scales, mins)`` of shape (N,), float32; with ``scale_dtype="float16"`` both are
-    rounded to the nearest float16 (the codes are then chosen on that grid). A constant row
-    gets scale 0 (every code is 0 and dequantizes exactly to the minimum).
+    Returns ``(scales, mins)`` of shape (N,), float32. With ``scale_dtype="float16"`` both are
+    float16 numbers, rounded so that the grid still spans the row: the minimum rounded down,
+    then the scale computed from it and rounded up, so ``m16 <= min(w)`` and
+    ``m16 + (2**bits - 1) s16 >= max(w)`` and every weight is within ``s16 / 2`` of the grid
+    (rounding to nearest instead could clip a group's extremes, and flush a tiny scale to 0).
+    A constant row gets scale 0 (every code is 0 and dequantizes exactly to the minimum).
 
     Raises
     ------
@@ -133,16 +153,29 @@ def group_params(
     """
     lo = w.min(axis=1).astype(np.float32)
     hi = w.max(axis=1).astype(np.float32)
-    scale = ((hi - lo) / np.float32(2**bits - 1)).astype(np.float32)
+    top = np.float32(2**bits - 1)
     if check_scale_dtype(scale_dtype) == "float16":
-        if max(np.abs(lo).max(initial=0.0), scale.max(initial=0.0)) > _F16_MAX:
+        if max(np.abs(lo).max(initial=0.0), np.abs(hi).max(initial=0.0)) > _F16_MAX / 2:
             raise ValueError(
                 f"weights reach {max(np.abs(lo).max(), np.abs(hi).max()):.3g}, beyond float16's "
-                "range: use scale_dtype='float32'"
+                "range for a scale and minimum (32752): use scale_dtype='float32'"
             )
-        scale = scale.astype(np.float16).astype(np.float32)
-        lo = lo.astype(np.float16).astype(np.float32)
+        lo = _round_f16(lo, down=True)
+        scale = _round_f16(((hi - lo) / top).astype(np.float32), down=False)
+        # float32 rounding of (hi - lo) / top can leave the top grid point a hair short
+        short = (lo + top * scale < hi) & (hi > lo)
+        scale[short] = _round_f16(np.nextafter(scale[short], np.float32(np.inf)), down=False)
+        return scale, lo
+    scale = ((hi - lo) / top).astype(np.float32)
     return scale, lo
+
+
+def _round_f16(a: np.ndarray, *, down: bool) -> np.ndarray:
+    """``a`` (float32) rounded to a float16 number toward -inf (``down``) or +inf, as float32."""
+    h = a.astype(np.float16)
+    wrong = h.astype(np.float32) > a if down else h.astype(np.float32) < a
+    h[wrong] = np.nextafter(h[wrong], np.float16(-np.inf if down else np.inf))
+    return h.astype(np.float32)
 
 
 def quantize_codes(w: np.ndarray, scale: np.ndarray, lo: np.ndarray, bits: int) -> np.ndarray:
@@ -180,9 +213,8 @@ def quantize_rtn(
     Returns
     -------
     QuantizedWeight
-        With ``|w - dequantize()| <= scale / 2`` (+ float32 rounding) elementwise; with float16
-        scales, codes at the ends of a group may be clipped by the rounded grid, adding at most
-        ``(2**bits - 1) |s - s16| + |m - m16|``.
+        With ``|w - dequantize()| <= scale / 2`` (+ float32 rounding) elementwise, float16
+        scales included (see :func:`group_params`).
 
     Raises
     ------
@@ -311,7 +343,13 @@ def quantize_gptq(
     w[:, dead] = 0.0
     h[np.diag_indices(k)] += damp * np.mean(np.diag(h))
     # Upper Cholesky factor of H^-1 (H^-1 = U^T U): row i of U holds the update coefficients.
-    hinv = np.linalg.cholesky(np.linalg.inv(h)).T
+    try:
+        hinv = np.linalg.cholesky(np.linalg.inv(h)).T
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(
+            f"hessian is not positive definite even after dampening (damp={damp}): it must be "
+            "X^T X of calibration inputs (symmetric, no negative eigenvalues); raise damp"
+        ) from exc
     q = np.zeros((n, k), np.uint8)
     scales = np.zeros((n, n_groups), np.float32)
     mins = np.zeros((n, n_groups), np.float32)
