@@ -421,14 +421,21 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
 """
 
 
-#: K values per dequantized panel of the panel GEMM (KC x NR floats: 16 KB at NR = 16).
+#: K values per dequantized panel of the panel GEMM (KC x PW floats: 16 KB at PW = 16).
 PANEL_KC = 256
+
+
+def panel_tiles(nv: int) -> int:
+    """Weight tiles per GEMM panel: two when a tile is one vector wide, so the micro-kernel
+    always has at least two vectors per broadcast activation (one load per FMA would make it
+    load-bound)."""
+    return 2 if nv == 1 else 1
 
 
 def _panel_tile(spec: KernelSpec, isa: Portable, mr: int) -> str:
     """Register-blocked micro-kernel: ``y[r, :] (+)= sum_k x[r, k] * B[k, :]`` for ``mr`` rows and
-    one dequantized panel ``B`` (kc x NR floats); only loads, broadcasts and FMAs inside."""
-    nv, L = spec.nv, isa.lanes
+    one dequantized panel ``B`` (kc x PW floats); only loads, broadcasts and FMAs inside."""
+    nv, L = spec.nv * panel_tiles(spec.nv), isa.lanes
     nl = "\n"
     body = [isa.load_f(f"b_{v}", f"bk + {v * L}") for v in range(nv)]
     body += [isa.fma_scalar(f"acc{r}_{v}", f"x[{r} * ldx + k]", f"b_{v}")
@@ -451,13 +458,13 @@ static inline void tile_{mr}(const float* restrict B, const float* restrict x, i
 {{
     {nl.join(isa.zero(f"acc{r}_{v}") for r in range(mr) for v in range(nv))}
     for (int64_t k = 0; k < kc; k++) {{
-        const float* bk = B + k * NR;
+        const float* bk = B + k * PW;
         {nl.join(body)}
     }}
-    if (nvalid >= NR) {{
+    if (nvalid >= PW) {{
         {nl.join(full)}
     }} else {{
-        float t_[NR];
+        float t_[PW];
         {nl.join(tail)}
     }}
 }}
@@ -465,12 +472,12 @@ static inline void tile_{mr}(const float* restrict B, const float* restrict x, i
 
 
 def _gemm(spec: KernelSpec, isa: Portable) -> str:
-    """Panel GEMM (prompt processing): each thread dequantizes ``PANEL_KC`` x ``NR`` weights of a
-    tile once into a float panel that stays in L1 (``w = s q + m``), then runs a
-    register-blocked float micro-kernel (``MR`` x ``NR`` accumulators, BLIS-style) over every
-    activation row block. Dequantization costs O(N K) per call, shared by all ``M`` rows; the
-    inner loop is loads, broadcasts and FMAs only."""
-    nv, mr, L = spec.nv, spec.nacc, isa.lanes
+    """Panel GEMM (prompt processing): each thread dequantizes ``PANEL_KC`` x ``PW`` weights
+    (``PW = NR`` times :func:`panel_tiles`) once into a float panel that stays in L1
+    (``w = s q + m``), then runs a register-blocked float micro-kernel (``MR`` x ``PW``
+    accumulators, BLIS-style) over every activation row block. Dequantization costs O(N K) per
+    call, shared by all ``M`` rows; the inner loop is loads, broadcasts and FMAs only."""
+    nv, mr, L, pt = spec.nv, spec.nacc, isa.lanes, panel_tiles(spec.nv)
     unit_lines, vals = _unpack_unit(isa, spec, "wp")
     deq = list(unit_lines)
     for i, (w, off, hi) in enumerate(vals):
@@ -478,7 +485,7 @@ def _gemm(spec: KernelSpec, isa: Portable) -> str:
             hiw = None if hi is None else f"w{hi}_{v}"
             deq.append(isa.extract(f"c{i}_{v}", f"w{w}_{v}", off, spec.bits, hiw))
             deq.append(isa.fma_decl(f"d{i}_{v}", f"c{i}_{v}", f"s_{v}", f"m_{v}"))
-            deq.append(isa.store(f"bp + {i} * NR + {v * L}", f"d{i}_{v}"))
+            deq.append(isa.store(f"bp + {i} * PW + {v * L}", f"d{i}_{v}"))
     load_sm = []
     for v in range(nv):
         load_sm.append(_load_sm(isa, spec, f"s_{v}", f"sp + j * NR + {v * L}"))
@@ -491,6 +498,8 @@ def _gemm(spec: KernelSpec, isa: Portable) -> str:
     nl = "\n"
     return f"""{_header(spec, isa)}#define MR {mr}
 #define KC {PANEL_KC}
+#define PT {pt}   /* weight tiles per panel */
+#define PW (PT * NR)
 {tiles}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t m, int64_t n, int64_t kp,
@@ -499,29 +508,32 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
     const int64_t gs = GS ? GS : kp;
     const int64_t ngroups = (kp + gs - 1) / gs;
     const int64_t ntiles = (n + NR - 1) / NR;
+    const int64_t npanels = (ntiles + PT - 1) / PT;
     #pragma omp parallel num_threads(nthreads)
     {{
-        float* B = (float*)malloc((size_t)KC * NR * sizeof(float));
+        float* B = (float*)calloc((size_t)KC * PW, sizeof(float));
         #pragma omp for schedule(static)
-        for (int64_t t = 0; t < ntiles; t++) {{
+        for (int64_t pn = 0; pn < npanels; pn++) {{
             {isa.prelude(spec.bits)}
-            const uint32_t* wt = w + t * (kp / UV) * UW * NR;
-            const sc_t* sp = sc + t * ngroups * NR;
-            const sc_t* mp = mn + t * ngroups * NR;
-            const int64_t nvalid = n - t * NR;
+            const int64_t nvalid = n - pn * PW;
             for (int64_t k0 = 0; k0 < kp; k0 += KC) {{
                 const int64_t k1 = k0 + KC < kp ? k0 + KC : kp;
-                for (int64_t k = k0; k < k1; k += UV) {{  /* dequantize the panel */
-                    const int64_t j = k / gs;
-                    const uint32_t* wp = wt + (k / UV) * UW * NR;
-                    float* bp = B + (k - k0) * NR;
-                    {nl.join(load_sm)}
-                    {nl.join(deq)}
+                for (int64_t t = pn * PT; t < pn * PT + PT && t < ntiles; t++) {{
+                    const uint32_t* wt = w + t * (kp / UV) * UW * NR;
+                    const sc_t* sp = sc + t * ngroups * NR;
+                    const sc_t* mp = mn + t * ngroups * NR;
+                    for (int64_t k = k0; k < k1; k += UV) {{  /* dequantize tile t's part */
+                        const int64_t j = k / gs;
+                        const uint32_t* wp = wt + (k / UV) * UW * NR;
+                        float* bp = B + (k - k0) * PW + (t - pn * PT) * NR;
+                        {nl.join(load_sm)}
+                        {nl.join(deq)}
+                    }}
                 }}
                 for (int64_t r0 = 0; r0 < m; r0 += MR) {{
                     const int64_t rows = m - r0 < MR ? m - r0 : MR;
                     const float* xr = x + r0 * kp + k0;
-                    float* yr = y + r0 * n + t * NR;
+                    float* yr = y + r0 * n + pn * PW;
                     switch (rows) {{
 {cases}
                     }}

@@ -22,7 +22,7 @@ import numpy as np
 from mlroundup.kernels import autotune as _autotune
 from mlroundup.kernels.build import CompileError, load_library, ptr
 from mlroundup.kernels.cpu import cpu_features
-from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate
+from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate, panel_tiles
 from mlroundup.qigen.layout import PackedWeight, unit_shape
 
 _I64 = ctypes.c_int64
@@ -209,10 +209,11 @@ def candidates(
 
 def gemm_mr(nv: int, isa: str) -> int:
     """Activation rows per register block of the panel GEMM for tiles of ``nv`` vectors: as
-    many as the vector registers hold (``MR * nv`` accumulators, ``nv`` panel vectors and one
-    broadcast; 16 registers, 32 with AVX-512), at most 8."""
+    many as the vector registers hold (``MR * v`` accumulators, ``v`` panel vectors and one
+    broadcast, ``v = nv * panel_tiles(nv)``; 16 registers, 32 with AVX-512), at most 8."""
+    v = nv * panel_tiles(nv)
     regs = 32 if isa.startswith("avx512") else 16
-    return max(1, min(8, (regs - nv - 1) // nv))
+    return max(1, min(8, (regs - v - 1) // v))
 
 
 def default_spec(
