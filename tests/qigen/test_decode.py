@@ -127,3 +127,26 @@ def test_speed_measurement_runs_prompt_then_tokens():
     t_tok, tps = speed["ours"]
     assert dec.position == 8 + 4
     assert math.isfinite(t_tok) and t_tok > 0 and math.isfinite(tps) and tps > 0
+
+
+def test_int8_activation_prompts_stay_close_to_transformers():
+    """With int8_activations the prompt's products round activations to int8 per block of 32
+    (about 1% error per product, llama.cpp's Q8_0 activations); the logits stay within a few
+    percent of transformers' on the same quantized weights. hidden 96 (a multiple of 32)."""
+    from mlroundup.qigen.kernels import INT8_ISAS, best_isa
+
+    if best_isa() not in INT8_ISAS:
+        pytest.skip("no integer-kernel ISA on this CPU")
+    torch.manual_seed(2)
+    cfg = transformers.LlamaConfig(
+        vocab_size=97, hidden_size=96, intermediate_size=160, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=24, max_position_embeddings=64,
+    )  # fmt: skip
+    model = quantize_model(transformers.LlamaForCausalLM(cfg).eval(), 4, 32, "rtn", threads=2)
+    dec = QuantizedLlama.from_model(model, max_seq_len=32, lm_head_bits=None, threads=2,
+                                    autotune=False, int8_activations=True)  # fmt: skip
+    assert {lay["qkv"].layer.gemm.spec.kind for lay in dec.layers} == {"gemm_i8"}
+    ids = [5, 17, 3, 90, 44, 8, 61, 2]
+    ref = _hf_logits(model, ids)[-1]
+    got = dec.forward(ids)
+    assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()

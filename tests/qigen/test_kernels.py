@@ -89,6 +89,7 @@ def test_unrunnable_isas_still_compile(isa):
             compile_kernel(KernelSpec(kind, 3, 32, 1, 2, isa, scale_dtype))
     if isa in ("avx2", "avx512vnni"):
         compile_kernel(KernelSpec("gemv_i8", 4, 32, 1, 1, isa, "float16"))
+        compile_kernel(KernelSpec("gemm_i8", 4, 32, 2, 3, isa, "float16"))
 
 
 def test_kernel_rejects_mismatched_weights_and_inputs():
@@ -153,7 +154,7 @@ def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype):
 
 
 def test_int8_gemv_spec_checks_and_vnni_compiles():
-    with pytest.raises(ValueError, match="integer GEMV"):
+    with pytest.raises(ValueError, match="integer kernels"):
         KernelSpec("gemv_i8", 3, 32, 1, 1, "avx2")
     if not isa_supported("avx512vnni"):
         compile_kernel(KernelSpec("gemv_i8", 4, 64, 1, 1, "avx512vnni"))  # built, not run
@@ -240,3 +241,36 @@ def test_gemm_accumulates_across_panels(isa, group):
         got = kern(pack(qw, spec.nr), x)
         ref = reference_matmul(x, qw)
         assert np.abs(got - ref).max() <= 1e-5 * np.sqrt(k) * np.abs(ref).max(), spec.name
+
+
+@pytest.mark.parametrize("isa", I8_ISAS or ["none"])
+@pytest.mark.parametrize(
+    "group,scale_dtype,nv,mr",
+    [(32, "float32", 1, 4), (128, "float32", 2, 3), (0, "float32", 2, 2), (32, "float16", 1, 3)],
+)
+def test_int8_gemm_matches_the_row_by_row_oracle(isa, group, scale_dtype, nv, mr):
+    """Oracle: reference_gemv_int8 applied to each activation row (the same int8 rounding per
+    block of 32); rows not a multiple of MR, tile tails, whole-row and float16 groups."""
+    if isa == "none":
+        pytest.skip("no integer-kernel ISA (AVX2 or AVX-512 VNNI) on this CPU")
+    from mlroundup.qigen.quant import reference_gemv_int8
+
+    spec = KernelSpec("gemm_i8", 4, group, nv, mr, isa, scale_dtype)
+    kern = compile_kernel(spec)
+    rng = np.random.default_rng(7)
+    for n in (1, 3, spec.nr - 1, 2 * spec.nr + 3):
+        for k in (32, 160, 576):
+            qw = quantize_rtn(
+                rng.standard_normal((n, k)), 4, group or None, scale_dtype=scale_dtype
+            )
+            pw = pack(qw, spec.nr)
+            for m in (1, mr, 2 * mr + 1, 17):
+                x = rng.standard_normal((m, k)).astype(np.float32)
+                got = kern(pw, x)
+                ref = np.stack([reference_gemv_int8(row, qw) for row in x])
+                # float32 sums of k / 32 scaled block sums (the oracle sums in float64)
+                tol = 2e-6 * np.sqrt(k / 32) * np.abs(ref).max()
+                np.testing.assert_allclose(got, ref, atol=tol, rtol=1e-5)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        kern(pack(quantize_rtn(np.ones((2, 40)), 4, None, scale_dtype=scale_dtype), spec.nr),
+             np.ones((3, 40)))  # fmt: skip

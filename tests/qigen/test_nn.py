@@ -152,3 +152,24 @@ def test_layer_level_mistakes_are_named():
         quantize_model(torch.nn.Linear(64, 16), 4, 32)
     with pytest.raises(ValueError, match="packing unit"):
         QuantLinear.from_linear(torch.nn.Linear(64, 16), 4, 12)
+
+
+def test_int8_activations_route_prompts_through_the_integer_gemm():
+    """With int8_activations, several rows go through gemm_i8 where the format allows it (oracle:
+    the int8 GEMV reference per row) and through the float GEMM where it does not (3 bits)."""
+    import numpy as np
+
+    from mlroundup.qigen.kernels import INT8_ISAS, best_isa
+    from mlroundup.qigen.quant import reference_gemv_int8
+
+    if best_isa() not in INT8_ISAS:
+        pytest.skip("no integer-kernel ISA on this CPU")
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(96, 40, bias=False)
+    q = QuantLinear.from_linear(lin, 4, 32, int8_activations=True)
+    assert q.gemm.spec.kind == "gemm_i8"
+    x = torch.randn(7, 96)
+    qw = quantize_rtn(lin.weight.detach().numpy(), 4, 32)
+    ref = np.stack([reference_gemv_int8(row, qw) for row in x.numpy()])
+    np.testing.assert_allclose(q(x).numpy(), ref, atol=1e-4, rtol=1e-5)
+    assert QuantLinear.from_linear(lin, 3, 32, int8_activations=True).gemm.spec.kind == "gemm"

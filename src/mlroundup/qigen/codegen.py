@@ -23,6 +23,8 @@ broadcasts and FMAs.
 Integer GEMV (``gemv_i8``, beyond the paper; how today's llama.cpp computes): activations rounded
 to int8 per block of 32, 4-bit codes multiplied as unsigned bytes with ``maddubs`` (AVX2) or
 ``vpdpbusd`` (AVX-512 VNNI), integer sums scaled to float once per block (see :func:`_gemv_i8`).
+The integer GEMM (``gemm_i8``) does the same for ``MR`` activation rows at a time, splitting each
+unit's nibbles once for all of them (:func:`_gemm_i8`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from mlroundup.qigen.layout import unit_shape
 from mlroundup.qigen.quant import check_bits, check_scale_dtype
 
-KINDS = ("gemv", "gemm", "gemv_i8")
+KINDS = ("gemv", "gemm", "gemv_i8", "gemm_i8")
 #: ISAs with an integer (int8-activation) GEMV.
 INT8_ISAS = ("avx2", "avx512vnni")
 
@@ -246,7 +248,7 @@ class KernelSpec:
 
     Parameters
     ----------
-    kind : {"gemv", "gemm"}
+    kind : {"gemv", "gemm", "gemv_i8", "gemm_i8"}
     bits : {2, 3, 4, 8}
     group_size : int
         Group length along K (a multiple of the packing unit); 0 for whole-row groups.
@@ -279,11 +281,11 @@ class KernelSpec:
             raise ValueError(
                 f"invalid group_size={self.group_size}: 0 (whole row) or a multiple of {uv}"
             )
-        if self.kind == "gemv_i8" and (
+        if self.kind.endswith("_i8") and (
             self.bits != 4 or self.isa not in INT8_ISAS or self.group_size % 32
         ):
             raise ValueError(
-                f"the integer GEMV needs bits=4, isa in {INT8_ISAS} and group_size 0 or a "
+                f"the integer kernels need bits=4, isa in {INT8_ISAS} and group_size 0 or a "
                 f"multiple of 32; got bits={self.bits}, isa={self.isa!r}, "
                 f"group_size={self.group_size}"
             )
@@ -300,8 +302,8 @@ class KernelSpec:
     @property
     def name(self) -> str:
         g = f"g{self.group_size}" if self.group_size else "grow"
-        mr = self.nacc if self.kind == "gemm" else 1
-        acc = "" if self.kind == "gemm" else f"_a{self.nacc}"
+        mr = self.nacc if self.kind.startswith("gemm") else 1
+        acc = "" if self.kind.startswith("gemm") else f"_a{self.nacc}"
         sd = "_sf16" if self.scale_dtype == "float16" else ""
         return f"qigen_q{self.bits}_{g}_{self.kind}_{mr}x{self.nr}{acc}{sd}__{self.isa}"
 
@@ -626,6 +628,118 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
 """
 
 
+def _gemm_i8(spec: KernelSpec, isa: _X86) -> str:
+    """Integer GEMM (prompts with int8 activations, as llama.cpp's): each activation row is
+    rounded to int8 per block of 32 exactly as in :func:`_gemv_i8`; the packed 4-bit codes are
+    read in place (no dequantized panel) and their nibbles split once per unit for ``MR`` rows.
+    Per row and block the integer sum becomes float with ``dx_b * s`` (one multiply and one FMA);
+    the zero-point term adds ``m * X_j`` per group from the exact float row sums."""
+    nv, mr = spec.nv, spec.nacc
+    nl = "\n"
+    unit = []
+    for u in range(4):  # 4 units of 8 codes = one activation block of 32
+        for v in range(nv):
+            unit.append(isa.load_w(f"w{u}_{v}", f"wp + {u * spec.nr + v * isa.lanes}"))
+            unit.append(isa.nibbles(f"lo{u}_{v}", f"hi{u}_{v}", f"w{u}_{v}"))
+        for r in range(mr):
+            unit.append(f"int32_t xe{u}_{r}, xo{u}_{r}; memcpy(&xe{u}_{r}, xq + {r} * kp + kb + "
+                        f"{8 * u}, 4); memcpy(&xo{u}_{r}, xq + {r} * kp + kb + {8 * u + 4}, 4);")  # fmt: skip
+            for v in range(nv):
+                unit.append(isa.dot2_u8s8(f"ia{r}_{v}", f"lo{u}_{v}", f"xe{u}_{r}",
+                                          f"hi{u}_{v}", f"xo{u}_{r}"))  # fmt: skip
+    blk_zero = [isa.izero(f"ia{r}_{v}") for r in range(mr) for v in range(nv)]
+    fin = []
+    for v in range(nv):
+        for r in range(mr):
+            fin.append(isa.cvt_i(f"f{r}_{v}", f"ia{r}_{v}"))
+            fin.append(f"{{ {isa.ftype} t_ = {isa.P}_mul_ps(s_{v}, {isa.P}_set1_ps("
+                       f"dx[{r} * nb + kb / 32])); {isa.fma_vec(f'acc{r}_{v}', f'f{r}_{v}', 't_')} }}")  # fmt: skip
+    load_s = [_load_sm(isa, spec, f"s_{v}", f"sp + j * NR + {v * isa.lanes}") for v in range(nv)]
+    mins = []
+    for v in range(nv):
+        mins.append(_load_sm(isa, spec, f"m_{v}", f"mp + j * NR + {v * isa.lanes}"))
+        for r in range(mr):
+            mins.append(isa.fma_scalar(f"acc{r}_{v}", f"xsum[{r} * ngroups + j]", f"m_{v}"))
+    stores = [
+        _store_tile(isa, spec, [f"acc{r}_{v}" for v in range(nv)], f"y + {r} * ldy", "nvalid")
+        for r in range(mr)
+    ]
+    tile = f"""
+static inline void tile_i8(const uint32_t* restrict wt, const sc_t* restrict sp,
+                           const sc_t* restrict mp, const int8_t* restrict xq,
+                           const float* restrict dx, const float* restrict xsum, float* restrict y,
+                           int64_t kp, int64_t gs, int64_t ngroups, int64_t ldy, int64_t nvalid)
+{{
+    {isa.prelude_i8()}
+    const int64_t nb = kp / 32;
+    const uint32_t* wp = wt;
+    {nl.join(isa.zero(f"acc{r}_{v}") for r in range(mr) for v in range(nv))}
+    for (int64_t j = 0; j < ngroups; j++) {{
+        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+        {nl.join(load_s)}
+        for (int64_t kb = j * gs; kb < k1; kb += 32, wp += 4 * UW * NR) {{
+            {nl.join(blk_zero)}
+            {nl.join(unit)}
+            {nl.join(fin)}
+        }}
+        {nl.join(mins)}
+    }}
+    {nl.join(stores)}
+}}
+"""
+    return f"""{_header(spec, isa)}#define MR {mr}
+{tile}
+void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
+                 const float* restrict x, float* restrict y, int64_t m, int64_t n, int64_t kp,
+                 int nthreads)
+{{
+    /* kp must be a multiple of 32 (checked by the caller). Rows are quantized in blocks of MR
+       (padding rows are zero), so every tile call has MR rows. */
+    const int64_t gs = GS ? GS : kp;
+    const int64_t ngroups = (kp + gs - 1) / gs;
+    const int64_t ntiles = (n + NR - 1) / NR;
+    const int64_t nb = kp / 32, mp_ = (m + MR - 1) / MR * MR;
+    int8_t* xq = (int8_t*)calloc((size_t)(mp_ * kp), 1);
+    float* dx = (float*)calloc((size_t)(mp_ * nb), sizeof(float));
+    float* xsum = (float*)calloc((size_t)(mp_ * ngroups), sizeof(float));
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < m; r++) {{
+        const float* xr = x + r * kp;
+        for (int64_t j = 0; j < ngroups; j++) {{
+            const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+            float s = 0.0f;
+            for (int64_t k = j * gs; k < k1; k++) s += xr[k];
+            xsum[r * ngroups + j] = s;
+        }}
+        for (int64_t b = 0; b < nb; b++) {{
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++) {{ float a = xr[32 * b + i] < 0 ? -xr[32 * b + i] : xr[32 * b + i]; amax = a > amax ? a : amax; }}
+            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            dx[r * nb + b] = amax / 127.0f;
+            for (int i = 0; i < 32; i++) {{
+                const int u = i / 8, q = i % 8;  /* reorder each unit to even, odd positions */
+                xq[r * kp + 32 * b + 8 * u + (q % 2) * 4 + q / 2] = (int8_t)__builtin_rintf(xr[32 * b + i] * inv);
+            }}
+        }}
+    }}
+    const int64_t nrb = mp_ / MR;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t idx = 0; idx < ntiles * nrb; idx++) {{
+        const int64_t t = idx / nrb, rb = idx % nrb;
+        const int64_t rows = m - rb * MR < MR ? m - rb * MR : MR;
+        float yt[MR * NR];
+        tile_i8(w + t * (kp / UV) * UW * NR, sc + t * ngroups * NR, mn + t * ngroups * NR,
+                xq + rb * MR * kp, dx + rb * MR * nb, xsum + rb * MR * ngroups, yt, kp, gs,
+                ngroups, NR, NR);
+        const int64_t nvalid = n - t * NR < NR ? n - t * NR : NR;
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(y + (rb * MR + r) * n + t * NR, yt + r * NR, (size_t)nvalid * sizeof(float));
+    }}
+    free(xq); free(dx); free(xsum);
+}}
+"""
+
+
 def generate(spec: KernelSpec) -> str:
     """The C source of ``spec``'s kernel (one exported function named ``spec.name``).
 
@@ -636,7 +750,8 @@ def generate(spec: KernelSpec) -> str:
         void gemm(const uint32_t* w, const float* scales, const float* mins, const float* x,
                   float* y, int64_t m, int64_t n, int64_t kp, int nthreads); # x: (m, kp), y: (m, n)
 
-    ``gemv_i8`` has the GEMV signature and needs ``kp`` to be a multiple of 32. With
+    ``gemv_i8`` has the GEMV signature, ``gemm_i8`` the GEMM one; both need ``kp`` to be a
+    multiple of 32. With
     ``spec.scale_dtype == "float16"`` the scales and minimums are ``const uint16_t*`` (IEEE
     binary16 bits; name suffix ``_sf16``).
 
@@ -644,4 +759,5 @@ def generate(spec: KernelSpec) -> str:
     ``nr == spec.nr`` and matching bits and group size.
     """
     isa = ISAS[spec.isa]
-    return {"gemv": _gemv, "gemm": _gemm, "gemv_i8": _gemv_i8}[spec.kind](spec, isa)
+    kinds = {"gemv": _gemv, "gemm": _gemm, "gemv_i8": _gemv_i8, "gemm_i8": _gemm_i8}
+    return kinds[spec.kind](spec, isa)

@@ -85,9 +85,10 @@ class Kernel:
         x2 = x[None, :] if vec else x
         if x2.ndim != 2 or x2.shape[1] != pw.k:
             raise ValueError(f"invalid x of shape {x.shape}: last dimension must be K={pw.k}")
-        if self.spec.kind == "gemv_i8" and pw.k_padded % 32:
-            raise ValueError(f"the integer GEMV needs K padded to a multiple of 32, got K={pw.k}")
-        if self.spec.kind != "gemm" and x2.shape[0] != 1:
+        gemm = self.spec.kind.startswith("gemm")
+        if self.spec.kind.endswith("_i8") and pw.k_padded % 32:
+            raise ValueError(f"the integer kernels need K padded to a multiple of 32, got K={pw.k}")
+        if not gemm and x2.shape[0] != 1:
             raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {x2.shape[0]}")
         m = x2.shape[0]
         if pw.k_padded != pw.k:
@@ -102,7 +103,7 @@ class Kernel:
         sct = ctypes.c_uint16 if pw.scale_dtype == "float16" else ctypes.c_float
         args = [ptr(pw.words, ctypes.c_uint32), ptr(pw.scales, sct), ptr(pw.mins, sct), ptr(xp),
                 ptr(out)]  # fmt: skip
-        if self.spec.kind != "gemm":
+        if not gemm:
             self.fn(*args, pw.n, pw.k_padded, threads)
         else:
             self.fn(*args, m, pw.n, pw.k_padded, threads)
@@ -138,11 +139,14 @@ class Kernel:
                     f"invalid {name}: need C-contiguous float32 with shape {shape}, got "
                     f"{a.dtype} {a.shape}"
                 )
-        if self.spec.kind != "gemm" and m != 1:
+        gemm = self.spec.kind.startswith("gemm")
+        if self.spec.kind.endswith("_i8") and pw.k_padded % 32:
+            raise ValueError(f"the integer kernels need K padded to a multiple of 32, got K={pw.k}")
+        if not gemm and m != 1:
             raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {m}")
         threads = threads or default_threads()
         addr = [a.ctypes.data for a in (pw.words, pw.scales, pw.mins, x, out)]
-        args = (*addr, pw.n, pw.k_padded, threads) if self.spec.kind != "gemm" else (
+        args = (*addr, pw.n, pw.k_padded, threads) if not gemm else (
             *addr, m, pw.n, pw.k_padded, threads)  # fmt: skip
         fn, keep = self.fn, (pw, x, out)  # keep the buffers alive as long as the call
 
@@ -178,7 +182,7 @@ def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> 
         lib = load_library(src, spec.name, ISAS[spec.isa].flags, cache_dir=cache_dir)
     fn = getattr(lib, spec.name)
     p = ctypes.c_void_p
-    if spec.kind != "gemm":
+    if not spec.kind.startswith("gemm"):
         fn.argtypes = [p, p, p, p, p, _I64, _I64, ctypes.c_int]
     else:
         fn.argtypes = [p, p, p, p, p, _I64, _I64, _I64, ctypes.c_int]
@@ -196,15 +200,29 @@ def candidates(
     kind: str, bits: int, group: int, isa: str, scale_dtype: str = "float32"
 ) -> list[KernelSpec]:
     """Tile configurations the autotuner tries (GEMV: vectors x accumulators; GEMM: NR x MR)."""
-    if kind == "gemv_i8":
+    if kind.endswith("_i8"):
         if bits != 4 or isa not in INT8_ISAS or group % 32:
             return []
+        if kind == "gemm_i8":
+            return [KernelSpec(kind, bits, group, nv, mr, isa, scale_dtype)
+                    for nv, mr in ((1, 4), (2, 2), (2, 3))]  # fmt: skip
         return [KernelSpec(kind, bits, group, nv, 1, isa, scale_dtype) for nv in (1, 2)]
     if kind == "gemv":
         grid = [(1, 2), (2, 1), (2, 2), (4, 1)] if isa != "avx512" else [(1, 2), (2, 1), (2, 2)]
     else:
         grid = [(nv, gemm_mr(nv, isa)) for nv in (1, 2)] + [(2, 4), (1, 4)]
     return [KernelSpec(kind, bits, group, nv, na, isa, scale_dtype) for nv, na in grid]
+
+
+#: Activation rows per block of the integer GEMM, by tile width (``nv`` vectors): measured
+#: best on AVX2 here (two vectors keep six integer and six float accumulators live).
+I8_GEMM_MR: dict[int, int] = {1: 4, 2: 3}
+
+
+def int8_gemm_fits(bits: int, group: int, k: int, isa: str) -> bool:
+    """Whether the integer GEMM (``gemm_i8``) runs this format: 4-bit codes, groups of a
+    multiple of 32 (or whole rows), ``K`` a multiple of 32, an ISA with an integer path."""
+    return bits == 4 and isa in INT8_ISAS and group % 32 == 0 and k % 32 == 0
 
 
 def gemm_mr(nv: int, isa: str) -> int:
@@ -247,7 +265,7 @@ def tune(
     Candidates (every runnable ISA x :func:`candidates`) are compiled first, then timed by
     :func:`mlroundup.kernels.autotune.autotune` (warm-up, median of ``repeats``); the winner is
     stored per (CPU, shape, format) and returned without timing on later calls. With
-    ``int8_activations`` (GEMV only) the integer kernels, which round activations to int8 per
+    ``int8_activations`` the integer kernels (GEMV or GEMM), which round activations to int8 per
     block of 32 (about 1% relative error of a product), compete too. ``max_nv`` leaves out
     tiles wider than ``max_nv`` vectors (the GEMM shares the GEMV's packed layout and has room
     for fewer activation rows per register block on wide tiles, so layers that also process
@@ -268,6 +286,8 @@ def tune(
     specs = [s for isa in isas for s in candidates(kind, bits, group, isa, scale_dtype)]
     if int8_activations and kind == "gemv" and -(-k // 32) * 32 == -(-k // 8) * 8:
         specs += [s for isa in isas for s in candidates("gemv_i8", bits, group, isa, scale_dtype)]
+    if int8_activations and kind == "gemm" and k % 32 == 0:
+        specs += [s for isa in isas for s in candidates("gemm_i8", bits, group, isa, scale_dtype)]
     if max_nv is not None:
         specs = [s for s in specs if s.nv <= max_nv]
         if not specs:
@@ -294,7 +314,7 @@ def tune(
         scale_dtype,
     )
     x = rng.standard_normal((m, k)).astype(np.float32)
-    xin = x if kind == "gemm" else x[0]
+    xin = x if kind.startswith("gemm") else x[0]
     calls = {}
     packed: dict[int, PackedWeight] = {}
     for s in specs:

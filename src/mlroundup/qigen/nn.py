@@ -16,11 +16,13 @@ from torch import nn
 
 from mlroundup.qigen.codegen import KernelSpec
 from mlroundup.qigen.kernels import (
+    I8_GEMM_MR,
     Kernel,
     best_isa,
     compile_kernel,
     default_spec,
     gemm_mr,
+    int8_gemm_fits,
     spec_group,
     tune,
 )
@@ -53,7 +55,10 @@ class QuantLinear(nn.Module):
     threads : int, optional
         Kernel threads (default :func:`mlroundup.qigen.kernels.default_threads`).
     int8_activations : bool
-        Let the autotuner pick the integer GEMV (activations rounded to int8 per block of 32).
+        Let the autotuner pick the integer GEMV (activations rounded to int8 per block of 32),
+        and run several rows (prompts) through the integer GEMM where the format allows it
+        (4-bit codes, groups a multiple of 32, K a multiple of 32, an AVX2 or AVX-512 VNNI CPU;
+        1.5-1.7x the float GEMM here, at about 1% relative error per product).
     max_nv : int, optional
         Autotune only tiles of at most this many vectors (see
         :func:`mlroundup.qigen.kernels.tune`); 2 keeps the GEMM used for prompts fast.
@@ -87,8 +92,11 @@ class QuantLinear(nn.Module):
         else:
             gemv_spec = default_spec("gemv", qw.bits, group, isa, qw.scale_dtype)
         # the GEMM shares the GEMV's tile layout; its row block fills the vector registers
-        mr = gemm_mr(gemv_spec.nv, isa)
-        gemm_spec = KernelSpec("gemm", qw.bits, group, gemv_spec.nv, mr, isa, qw.scale_dtype)
+        if int8_activations and int8_gemm_fits(qw.bits, group, k, isa):
+            kind, mr = "gemm_i8", I8_GEMM_MR.get(gemv_spec.nv, 2)
+        else:
+            kind, mr = "gemm", gemm_mr(gemv_spec.nv, isa)
+        gemm_spec = KernelSpec(kind, qw.bits, group, gemv_spec.nv, mr, isa, qw.scale_dtype)
         self.gemv: Kernel = compile_kernel(gemv_spec)
         self.gemm: Kernel = compile_kernel(gemm_spec)
         pw = pack(qw, gemv_spec.nr)
