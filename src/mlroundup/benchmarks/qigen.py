@@ -199,10 +199,11 @@ def _llama_cpp_table(log: Callable[[str], None], threads: int) -> Table | str:
             f"{threads} threads; {n_prompt}-token prompt, then {n_decode} tokens decoded one at a "
             "time, best of 3 passes taken in alternation; both sides run every layer (attention, "
             "norms, output layer). 'ours': mlroundup.qigen.decode.QuantizedLlama (fused QKV and "
-            "gate/up products; a decoding step is one call into our C driver; decoder GEMVs may "
-            "use int8 activations, as llama.cpp does); 'ours in transformers': the same "
-            "format's QuantLinear kernels inside transformers' forward, whose per-module Python "
-            "overhead dominates at 135M."
+            "gate/up products; a decoding step is one call into our C driver; activations "
+            "rounded to int8 per block of 32 in the prompt's integer GEMM and, where the "
+            "autotuner finds it faster, in decoding GEMVs, as llama.cpp does); 'ours in "
+            "transformers': the same weights as QuantLinear layers (float activations) inside "
+            "transformers' forward, whose per-module Python overhead dominates at 135M."
         ),  # fmt: skip
     )
 
@@ -277,12 +278,13 @@ def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int
             f"{threads} threads; {n_prompt}-token prompt, {n_decode} decoded tokens, best of 3 "
             "passes taken in alternation. Both run every layer; llama.cpp's quantizer chose its own "
             "output-layer format (Q6_K, 6.6 bits per weight), ours is 8-bit group 128 (8.5 bits "
-            "per weight: about an eighth of our decode time here). 'int8 activations': the "
-            "autotuner may pick the integer GEMV, which rounds activations to int8 per block of "
-            "32 as llama.cpp's Q4_0 x Q8_0 products do. A scale and a minimum per group cost "
-            "2 x 16/g bits per weight in float16, 2 x 32/g in float32 (Q4_0: one float16 scale "
-            "per 32, 0.5), so g64 float16 and g128 float32 match Q4_0's 4.5 bits. Prompts run "
-            "our float GEMM kernels (llama.cpp: integer products), hence the prompt gap."
+            "per weight: about an eighth of our decode time here). 'int8 activations': "
+            "activations are rounded to int8 per block of 32, as llama.cpp's Q4_0 x Q8_0 "
+            "products do: prompts run our integer GEMM, decoding the integer GEMV where the "
+            "autotuner finds it faster; 'float activations': float GEMM and GEMV (exact "
+            "activations). A scale and a minimum per group cost 2 x 16/g bits per weight in "
+            "float16, 2 x 32/g in float32 (Q4_0: one float16 scale per 32, 0.5), so g64 float16 "
+            "and g128 float32 match Q4_0's 4.5 bits."
         ),  # fmt: skip
     )
 
