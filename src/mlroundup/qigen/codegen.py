@@ -355,6 +355,35 @@ def _store_tile(isa: Portable, spec: KernelSpec, accs: list[str], ydst: str, nva
     return "\n".join(out)
 
 
+#: C helpers shared by the kernels that prepare activations (emitted by the ones that use them).
+_ROW_HELPERS = r"""
+static void group_sums(const float* x, int64_t kp, int64_t gs, float* xsum)
+{   /* X_j = sum of x over group j: the zero-point term m * X_j */
+    for (int64_t j = 0; j * gs < kp; j++) {
+        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+        float s = 0.0f;
+        for (int64_t k = j * gs; k < k1; k++) s += x[k];
+        xsum[j] = s;
+    }
+}
+
+static void quantize_row_i8(const float* x, int64_t kp, int8_t* xq, float* dx)
+{   /* int8 per block of 32: dx_b = max|x| / 127; each 8-value unit stored as
+       (x0, x2, x4, x6, x1, x3, x5, x7) to meet the packed word's low / high nibbles */
+    for (int64_t b = 0; b < kp / 32; b++) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) { const float a = x[32 * b + i] < 0 ? -x[32 * b + i] : x[32 * b + i]; amax = a > amax ? a : amax; }
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        dx[b] = amax / 127.0f;
+        for (int i = 0; i < 32; i++) {
+            const int u = i / 8, r = i % 8;
+            xq[32 * b + 8 * u + (r % 2) * 4 + r / 2] = (int8_t)__builtin_rintf(x[32 * b + i] * inv);
+        }
+    }
+}
+"""
+
+
 def _gemv(spec: KernelSpec, isa: Portable) -> str:
     nv, na, L = spec.nv, spec.nacc, isa.lanes
     unit_lines, vals = _unpack_unit(isa, spec, "wp")
@@ -379,7 +408,7 @@ def _gemv(spec: KernelSpec, isa: Portable) -> str:
         scale.append(isa.fma_vec(f"acc_{v}", f"g0_{v}", f"s_{v}"))
         scale.append(isa.fma_scalar(f"acc_{v}", "xsum[j]", f"m_{v}"))
     nl = "\n"
-    return f"""{_header(spec, isa)}
+    return f"""{_header(spec, isa)}{_ROW_HELPERS}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads)
 {{
@@ -392,12 +421,7 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
     float* xsum = (float*)malloc((size_t)ngroups * sizeof(float));
     float* xs = (float*)malloc((size_t)kp * sizeof(float));
     for (int64_t k = 0; k < kp; k++) xs[k] = x[k] * prescale[k % UV];
-    for (int64_t j = 0; j < ngroups; j++) {{
-        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
-        float s = 0.0f;
-        for (int64_t k = j * gs; k < k1; k++) s += x[k];
-        xsum[j] = s;
-    }}
+    group_sums(x, kp, gs, xsum);
     #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t t = 0; t < ntiles; t++) {{
         {isa.prelude(spec.bits)}
@@ -576,7 +600,7 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
         scale.append(_load_sm(isa, spec, f"m_{v}", f"mp + j * NR + {v * isa.lanes}"))
         scale.append(isa.fma_vec(f"acc_{v}", f"g_{v}", f"s_{v}"))
         scale.append(isa.fma_scalar(f"acc_{v}", "xsum[j]", f"m_{v}"))
-    return f"""{_header(spec, isa)}
+    return f"""{_header(spec, isa)}{_ROW_HELPERS}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads)
 {{
@@ -587,22 +611,8 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
     float* xsum = (float*)malloc((size_t)ngroups * sizeof(float));
     float* dx = (float*)malloc((size_t)(kp / 32) * sizeof(float));
     int8_t* xq = (int8_t*)malloc((size_t)kp);
-    for (int64_t j = 0; j < ngroups; j++) {{
-        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
-        float s = 0.0f;
-        for (int64_t k = j * gs; k < k1; k++) s += x[k];
-        xsum[j] = s;
-    }}
-    for (int64_t b = 0; b < kp / 32; b++) {{
-        float amax = 0.0f;
-        for (int i = 0; i < 32; i++) {{ float a = x[32 * b + i] < 0 ? -x[32 * b + i] : x[32 * b + i]; amax = a > amax ? a : amax; }}
-        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-        dx[b] = amax / 127.0f;
-        for (int i = 0; i < 32; i++) {{
-            const int u = i / 8, r = i % 8;  /* reorder each unit to even, odd positions */
-            xq[32 * b + 8 * u + (r % 2) * 4 + r / 2] = (int8_t)__builtin_rintf(x[32 * b + i] * inv);
-        }}
-    }}
+    group_sums(x, kp, gs, xsum);
+    quantize_row_i8(x, kp, xq, dx);
     #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t t = 0; t < ntiles; t++) {{
         {isa.prelude_i8()}
@@ -688,7 +698,7 @@ static inline void tile_i8(const uint32_t* restrict wt, const sc_t* restrict sp,
 }}
 """
     return f"""{_header(spec, isa)}#define MR {mr}
-{tile}
+{_ROW_HELPERS}{tile}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t m, int64_t n, int64_t kp,
                  int nthreads)
@@ -704,23 +714,8 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
     float* xsum = (float*)calloc((size_t)(mp_ * ngroups), sizeof(float));
     #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t r = 0; r < m; r++) {{
-        const float* xr = x + r * kp;
-        for (int64_t j = 0; j < ngroups; j++) {{
-            const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
-            float s = 0.0f;
-            for (int64_t k = j * gs; k < k1; k++) s += xr[k];
-            xsum[r * ngroups + j] = s;
-        }}
-        for (int64_t b = 0; b < nb; b++) {{
-            float amax = 0.0f;
-            for (int i = 0; i < 32; i++) {{ float a = xr[32 * b + i] < 0 ? -xr[32 * b + i] : xr[32 * b + i]; amax = a > amax ? a : amax; }}
-            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            dx[r * nb + b] = amax / 127.0f;
-            for (int i = 0; i < 32; i++) {{
-                const int u = i / 8, q = i % 8;  /* reorder each unit to even, odd positions */
-                xq[r * kp + 32 * b + 8 * u + (q % 2) * 4 + q / 2] = (int8_t)__builtin_rintf(xr[32 * b + i] * inv);
-            }}
-        }}
+        group_sums(x + r * kp, kp, gs, xsum + r * ngroups);
+        quantize_row_i8(x + r * kp, kp, xq + r * kp, dx + r * nb);
     }}
     const int64_t nrb = mp_ / MR;
     #pragma omp parallel for num_threads(nthreads) schedule(static)
