@@ -28,6 +28,21 @@ METHOD_COMMANDS: dict[str, str] = {
 }
 
 
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also rejects NaN and infinities (NaN passes every range
+    comparison, so plain ``FloatRange(0, 1)`` accepts it); a usage error, exit status 2."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        import math
+
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
 class _LazyGroup(click.Group):
     """A group whose per-method subcommands are imported on first use, so startup stays fast."""
 

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from mlroundup.cli import main
 
 
@@ -58,3 +60,26 @@ def test_unexpected_error_is_one_line_unless_debug(monkeypatch, capsys):
     assert err.strip() == "error: RuntimeError: registry exploded"
     with pytest.raises(RuntimeError):
         main(["--debug", "list"])
+
+
+@pytest.mark.parametrize(
+    "argv,option",
+    [
+        (["rosko", "info", "--sparsity", "nan"], "--sparsity"),
+        (["budgeted-training", "train", "--budget", "nan"], "--budget"),
+        (["budgeted-training", "train", "--budget", "1", "--lr", "inf"], "--lr"),
+        (["sample", "x.jsonl", "--temperature", "nan"], "--temperature"),
+    ],
+)
+def test_non_finite_numbers_are_usage_errors(argv, option, capsys):
+    """NaN passes every range comparison; the CLI must still reject it (exit 2) by name."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert option in err and "not a finite number" in err
+
+
+def test_unknown_pep_solver_is_a_usage_error(capsys):
+    pytest.importorskip("cvxpy")
+    assert main(["longstep", "pep", "--schedule", "silver", "-n", "3", "--solver", "NOPE"]) == 2
+    err = capsys.readouterr().err
+    assert "--solver" in err and "not an installed cvxpy solver" in err and "CLARABEL" in err

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from mlroundup.cli import FiniteFloatRange
+
 _METHODS = ("baseline", "layer-stacking", "layer-drop", "selective-backprop", "lion", "sophia")
 
 
@@ -106,7 +108,10 @@ def _char_vocab() -> int:
 @group.command("train")
 @_model_options
 @click.option(
-    "--budget", type=float, required=True, help="Seconds (wall clock, or reference with --rst)."
+    "--budget",
+    type=FiniteFloatRange(min=0, min_open=True),
+    required=True,
+    help="Seconds (wall clock, or reference with --rst).",
 )
 @click.option(
     "--rst",
@@ -115,7 +120,13 @@ def _char_vocab() -> int:
     help="RST table from `calibrate`: charge passes from it instead of the clock.",
 )
 @click.option("--method", type=click.Choice(_METHODS), default="baseline", show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option(
+    "--lr",
+    type=FiniteFloatRange(min=0, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="Peak learning rate.",
+)
 @click.option(
     "--schedule",
     type=click.Choice(["cosine", "linear", "one-cycle"]),

@@ -30,6 +30,21 @@ def _parse_pattern(text: str) -> np.ndarray:
     return values
 
 
+def _installed_solver(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--solver``: one of cvxpy's installed solvers (a usage error otherwise, exit 2)."""
+    if value is None:
+        return None
+    import cvxpy
+
+    installed = cvxpy.installed_solvers()
+    if value.upper() not in installed:
+        raise click.BadParameter(
+            f"{value!r} is not an installed cvxpy solver; installed: {', '.join(installed)}",
+            param=param,
+        )
+    return value.upper()
+
+
 @click.group()
 def longstep() -> None:
     """Long-step gradient descent (Grimmer 2023; silver and OBS schedules): certify, pep, schedule."""
@@ -126,7 +141,12 @@ def _steps(schedule_name: str | None, pattern: str | None, n: int | None) -> np.
     help="full: every interpolation pair (Clarabel; fastest for long steps); cg: constraint "
     "generation (CVXOPT; fastest when few pairs are active, e.g. constant steps).",
 )
-@click.option("--solver", default=None, help="Override the solver (a cvxpy conic solver name).")
+@click.option(
+    "--solver",
+    default=None,
+    callback=_installed_solver,
+    help="Override the solver (an installed cvxpy conic solver, e.g. CLARABEL, SCS).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def pep(
     schedule_name: str | None,

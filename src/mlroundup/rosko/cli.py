@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from mlroundup.cli import FiniteFloatRange
+
 
 @click.group("rosko")
 def rosko() -> None:
@@ -15,7 +17,7 @@ def rosko() -> None:
 @click.option("-k", "k", type=click.IntRange(min=1), default=4096, show_default=True)
 @click.option("-n", "n", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option(
-    "--sparsity", type=click.FloatRange(0.0, 1.0), default=0.9, show_default=True,
+    "--sparsity", type=FiniteFloatRange(0.0, 1.0), default=0.9, show_default=True,
     help="Fraction of zeros in A.",
 )  # fmt: skip
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Default: all CPUs.")

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import click
 
+from mlroundup.cli import FiniteFloatRange
 from mlroundup.self_consistency.select import METHODS
 
 
@@ -159,10 +160,10 @@ def select_cmd(
 @click.argument("prompts", type=click.File("r", encoding="utf-8"))
 @click.option("-n", "n", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
-    "--temperature", type=click.FloatRange(min=0, min_open=True), default=0.8, show_default=True
+    "--temperature", type=FiniteFloatRange(min=0, min_open=True), default=0.8, show_default=True
 )
 @click.option(
-    "--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True
+    "--top-p", type=FiniteFloatRange(0, 1, min_open=True), default=0.95, show_default=True
 )
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--stop", multiple=True, help="Stop string (repeatable; '\\n' is a newline).")
