@@ -95,6 +95,11 @@ def test_bad_input_is_rejected():
         dec.forward([97])
     with pytest.raises(ValueError, match="integers"):
         dec.forward([3.9])
+    with pytest.raises(ValueError, match="1-D"):
+        dec.forward([[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="need max_seq_len >= 5"):  # refused before any work
+        dec.generate([1, 2, 3], 3)
+    assert dec.position == 0
     with pytest.raises(ValueError, match="max_seq_len"):
         dec.forward([1, 2, 3, 4, 5])
     with pytest.raises(ValueError, match="max_new_tokens"):

@@ -274,3 +274,34 @@ def test_int8_gemm_matches_the_row_by_row_oracle(isa, group, scale_dtype, nv, mr
     with pytest.raises(ValueError, match="multiple of 32"):
         kern(pack(quantize_rtn(np.ones((2, 40)), 4, None, scale_dtype=scale_dtype), spec.nr),
              np.ones((3, 40)))  # fmt: skip
+
+
+@pytest.mark.parametrize("isa", I8_ISAS or ["none"])
+def test_int8_kernels_on_tiny_and_non_finite_activations(isa):
+    """Blocks too small for 127 / max|x| (it overflows float32 below max|x| ~ 3.7e-37) keep the
+    ~1% int8 error against the exact float64 product (down to 1e-39; further into the
+    subnormals float32 itself runs out of digits); a NaN or infinite activation makes its own
+    row NaN and leaves the other rows as the oracle says."""
+    if isa == "none":
+        pytest.skip("no integer-kernel ISA (AVX2 or AVX-512 VNNI) on this CPU")
+    from mlroundup.qigen.quant import reference_gemv_int8
+
+    rng = np.random.default_rng(9)
+    qw = quantize_rtn(rng.standard_normal((20, 128)), 4, 32)
+    gemv = compile_kernel(KernelSpec("gemv_i8", 4, 32, 1, 1, isa))
+    gemm = compile_kernel(KernelSpec("gemm_i8", 4, 32, 2, 3, isa))
+    pv, pm = pack(qw, gemv.spec.nr), pack(qw, gemm.spec.nr)
+    base = rng.standard_normal((4, 128)).astype(np.float32)
+    for scale in (1e-38, 1e-39):
+        x = (base * np.float32(scale)).astype(np.float32)
+        exact = reference_matmul(x.astype(np.float64) / scale, qw) * scale  # no underflow
+        for got in (gemm(pm, x), np.stack([gemv(pv, row) for row in x])):
+            assert np.all(np.isfinite(got))
+            assert np.abs(got - exact).max() <= 0.05 * np.abs(exact).max(), scale
+    x = base.copy()
+    x[1, 7], x[2, 100] = np.nan, np.inf
+    got = gemm(pm, x)
+    assert np.all(np.isnan(got[1])) and np.all(np.isnan(got[2]))
+    for r in (0, 3):
+        np.testing.assert_allclose(got[r], reference_gemv_int8(x[r], qw), atol=1e-4, rtol=1e-5)
+    assert np.all(np.isnan(gemv(pv, x[1])))

@@ -368,16 +368,22 @@ static void group_sums(const float* x, int64_t kp, int64_t gs, float* xsum)
 }
 
 static void quantize_row_i8(const float* x, int64_t kp, int8_t* xq, float* dx)
-{   /* int8 per block of 32: dx_b = max|x| / 127; each 8-value unit stored as
-       (x0, x2, x4, x6, x1, x3, x5, x7) to meet the packed word's low / high nibbles */
+{   /* int8 per block of 32: dx_b = max|x| / 127, q = rint(x / max|x| * 127) (x / max|x| stays
+       finite for tiny blocks, where 127 / max|x| would overflow); each 8-value unit stored as
+       (x0, x2, x4, x6, x1, x3, x5, x7) to meet the packed word's low / high nibbles. A block
+       with NaN or an infinity gets dx_b = NaN and codes 0: its row's outputs are NaN. */
     for (int64_t b = 0; b < kp / 32; b++) {
         float amax = 0.0f;
-        for (int i = 0; i < 32; i++) { const float a = x[32 * b + i] < 0 ? -x[32 * b + i] : x[32 * b + i]; amax = a > amax ? a : amax; }
-        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-        dx[b] = amax / 127.0f;
+        for (int i = 0; i < 32; i++) {
+            const float a = x[32 * b + i] < 0 ? -x[32 * b + i] : x[32 * b + i];
+            amax = (a > amax || a != a) ? a : amax;  /* NaN sticks */
+        }
+        const int finite = amax <= 3.402823466e38f;
+        dx[b] = finite ? amax / 127.0f : __builtin_nanf("");
         for (int i = 0; i < 32; i++) {
             const int u = i / 8, r = i % 8;
-            xq[32 * b + 8 * u + (r % 2) * 4 + r / 2] = (int8_t)__builtin_rintf(x[32 * b + i] * inv);
+            const float q = finite && amax > 0.0f ? __builtin_rintf(x[32 * b + i] / amax * 127.0f) : 0.0f;
+            xq[32 * b + 8 * u + (r % 2) * 4 + r / 2] = (int8_t)q;
         }
     }
 }

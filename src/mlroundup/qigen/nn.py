@@ -58,7 +58,12 @@ class QuantLinear(nn.Module):
         Let the autotuner pick the integer GEMV (activations rounded to int8 per block of 32),
         and run several rows (prompts) through the integer GEMM where the format allows it
         (4-bit codes, groups a multiple of 32, K a multiple of 32, an AVX2 or AVX-512 VNNI CPU;
-        1.5-1.7x the float GEMM here, at about 1% relative error per product).
+        1.5-1.7x the float GEMM here, at about 1% relative error per product). One row then
+        runs whichever GEMV was chosen (float unless autotuned to the integer one), so a row's
+        result can differ by that ~1% with the batch it comes in.
+
+    Non-finite activations (NaN, infinities) make their whole output row NaN; activations
+    beyond ~1e36 in magnitude overflow the kernels' float32 partial sums.
     max_nv : int, optional
         Autotune only tiles of at most this many vectors (see
         :func:`mlroundup.qigen.kernels.tune`); 2 keeps the GEMM used for prompts fast.

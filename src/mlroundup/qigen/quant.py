@@ -251,15 +251,21 @@ def reference_matmul(x: np.ndarray, qw: QuantizedWeight) -> np.ndarray:
 
 def quantize_activations_int8(x: np.ndarray, block: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int8 quantization of a float32 vector per block: ``dx = max|x| / 127``,
-    ``xq = rint(x * (127 / max|x|))`` (all in float32, as the integer kernel computes them).
+    ``xq = rint(x / max|x| * 127)`` (all in float32, as the integer kernels compute them; the
+    ratio stays finite for blocks too small for ``127 / max|x|``). A block holding NaN or an
+    infinity gets ``dx = NaN`` and codes 0, so products with it are NaN.
 
     Returns ``(xq, dx)``: int8 of x's shape and float32 of shape (len(x) // block,).
     """
     xb = np.asarray(x, np.float32).reshape(-1, block)
-    amax = np.abs(xb).max(axis=1)
-    inv = np.where(amax > 0, np.float32(127.0) / np.where(amax > 0, amax, 1), 0).astype(np.float32)
-    xq = np.rint(xb * inv[:, None]).astype(np.int8)
-    return xq.reshape(-1), (amax / np.float32(127.0)).astype(np.float32)
+    amax = np.abs(xb).max(axis=1)  # NaN if any is NaN
+    ok = np.isfinite(amax) & (amax > 0)
+    safe = np.where(ok, amax, np.float32(1.0)).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(ok[:, None], xb / safe[:, None], np.float32(0.0)).astype(np.float32)
+    xq = np.rint(ratio * np.float32(127.0)).astype(np.int8)
+    dx = np.where(np.isfinite(amax), amax / np.float32(127.0), np.float32(np.nan))
+    return xq.reshape(-1), dx.astype(np.float32)
 
 
 def reference_gemv_int8(x: np.ndarray, qw: QuantizedWeight) -> np.ndarray:
