@@ -182,6 +182,9 @@ def test_malformed_weights_and_hessians_are_named():
     with pytest.raises(ValueError, match=r"scales of shape \(2, 3\)"):
         QuantizedWeight(np.zeros((2, 64), np.uint8), np.ones((2, 3), np.float32),
                         np.zeros((2, 2), np.float32), 4, 32)  # fmt: skip
+    with pytest.raises(ValueError, match="4-bit range"):
+        QuantizedWeight(np.full((1, 8), 16, np.uint8), np.ones((1, 1), np.float32),
+                        np.zeros((1, 1), np.float32), 4, 8)  # fmt: skip
     not_psd = -np.eye(8)  # negative definite: no Cholesky factor even after 1% dampening
     with pytest.raises(ValueError, match="positive definite"):
         quantize_gptq(np.ones((2, 8)), not_psd, 4, 8)

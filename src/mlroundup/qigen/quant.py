@@ -49,7 +49,9 @@ class QuantizedWeight:
     Raises
     ------
     ValueError
-        On an unknown ``scale_dtype``, or "float16" with values that are not float16 numbers.
+        On codes that are not uint8 (N, K) within ``[0, 2**bits - 1]``, unsupported ``bits``, a
+        non-positive ``group_size``, ``scales`` / ``mins`` not of shape (N, G), an unknown
+        ``scale_dtype``, or "float16" with values that are not float16 numbers.
     """
 
     q: np.ndarray
@@ -67,6 +69,11 @@ class QuantizedWeight:
                 f"invalid q: need uint8 codes of shape (N, K), got {q.dtype} {q.shape}"
             )
         n, k = q.shape
+        check_bits(self.bits)
+        if q.size and int(q.max()) > 2**self.bits - 1:
+            raise ValueError(
+                f"codes reach {int(q.max())}, beyond the {self.bits}-bit range [0, {2**self.bits - 1}]"
+            )
         if isinstance(self.group_size, bool) or int(self.group_size) < 1:
             raise ValueError(f"invalid group_size={self.group_size!r}: a positive int")
         expect = (n, -(-k // int(self.group_size)))
