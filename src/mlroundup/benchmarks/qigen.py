@@ -79,7 +79,7 @@ def _torch_row(n: int, k: int, threads: int) -> list[float]:
 
     from mlroundup.kernels.autotune import median_time
     from mlroundup.qigen.codegen import KernelSpec
-    from mlroundup.qigen.kernels import compile_kernel, tune
+    from mlroundup.qigen.kernels import compile_kernel, gemm_mr, tune
     from mlroundup.qigen.layout import pack
     from mlroundup.qigen.measure import random_quantized
 
@@ -102,7 +102,9 @@ def _torch_row(n: int, k: int, threads: int) -> list[float]:
         }
     ratios = [t[p] / t["ours q4"] for p in ("fp32", "bf16", "int8 dyn")]
     # prompt processing: a batch of 32 rows, our GEMM (same packed layout) vs fp32
-    gemm = compile_kernel(KernelSpec("gemm", 4, spec.group_size, spec.nv, 4, spec.isa))
+    gemm = compile_kernel(
+        KernelSpec("gemm", 4, spec.group_size, spec.nv, gemm_mr(spec.nv, spec.isa), spec.isa)
+    )
     x32 = torch.randn(32, k)
     x32n, out32 = x32.numpy(), np.empty((32, n), np.float32)
     with torch.no_grad():

@@ -43,9 +43,7 @@ class _Product:
     gemv: Any
     layer: Any  # QuantLinear (GEMM path for several rows)
     k: int
-    kernel: Any  # the GEMV's Kernel (its C function, for the C decode step)
-    threads: int  # the GEMV's threads
-    packed: Any  # PackedWeight
+    threads: int  # the GEMV's threads (the C decode step calls layer.gemv with them)
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         self.x[: self.k] = v
@@ -97,7 +95,7 @@ def _product(
     kern = layer.gemv
     best = _fastest_threads(lambda t: kern.prepare(pw, x, out, t)(), threads)
     layer.threads = threads  # prompt rows: the GEMM always has enough work for every thread
-    return _Product(x, out, kern.prepare(pw, x, out, best), layer, pw.k, kern, best, pw)
+    return _Product(x, out, kern.prepare(pw, x, out, best), layer, pw.k, best)
 
 
 def _quantized(module: Any, name: str) -> QuantizedWeight:

@@ -217,8 +217,9 @@ class DecodeDriver:
     ----------
     model : mlroundup.qigen.decode.QuantizedLlama
         Its embedding, norms, rotary tables, key/value cache and prepared GEMV products
-        (``layers[i][name]`` with ``x``, ``out``, ``kernel``, ``threads`` and ``packed``) are
-        used in place: the driver holds references, not copies.
+        (``layers[i][name]`` with ``x``, ``out``, ``threads`` and ``layer``, the QuantLinear
+        holding the packed weight and its GEMV kernel) are used in place: the driver holds
+        references, not copies.
     out : ndarray of shape (hidden,) or larger, float32
         Where the final RMSNorm output goes (e.g. the output layer's padded input buffer).
     flags : sequence of str
@@ -249,9 +250,9 @@ class DecodeDriver:
         for li, lay in enumerate(model.layers):
             for j, name in enumerate(("qkv", "o", "gate_up", "down")):
                 p = lay[name]
-                pw = p.packed
+                pw = p.layer.packed  # views of the QuantLinear's buffers
                 products[4 * li + j] = _CProduct(
-                    ctypes.cast(p.kernel.fn, ctypes.c_void_p).value,
+                    ctypes.cast(p.layer.gemv.fn, ctypes.c_void_p).value,
                     pw.words.ctypes.data, pw.scales.ctypes.data, pw.mins.ctypes.data,
                     p.x.ctypes.data, p.out.ctypes.data, pw.n, pw.k_padded, p.threads,
                 )  # fmt: skip

@@ -65,6 +65,8 @@ class Kernel:
         return (compile_kernel, (self.spec,))
 
     def check(self, pw: PackedWeight) -> None:
+        """Raise ValueError unless ``pw`` has this kernel's bits, tile width, group size and
+        scale dtype (and, for the integer kernels, K padded to a multiple of 32)."""
         s = self.spec
         g = s.group_size or pw.k_padded
         if (pw.bits, pw.nr, pw.scale_dtype) != (s.bits, s.nr, s.scale_dtype) or (
@@ -74,6 +76,8 @@ class Kernel:
                 f"packed weight (bits={pw.bits}, group_size={pw.group_size}, nr={pw.nr}, "
                 f"scale_dtype={pw.scale_dtype}) does not match kernel {s.name}"
             )
+        if s.kind.endswith("_i8") and pw.k_padded % 32:
+            raise ValueError(f"the integer kernels need K padded to a multiple of 32, got K={pw.k}")
 
     def __call__(self, pw: PackedWeight, x: np.ndarray, out: np.ndarray | None = None,
                  threads: int | None = None) -> np.ndarray:  # fmt: skip
@@ -86,8 +90,6 @@ class Kernel:
         if x2.ndim != 2 or x2.shape[1] != pw.k:
             raise ValueError(f"invalid x of shape {x.shape}: last dimension must be K={pw.k}")
         gemm = self.spec.kind.startswith("gemm")
-        if self.spec.kind.endswith("_i8") and pw.k_padded % 32:
-            raise ValueError(f"the integer kernels need K padded to a multiple of 32, got K={pw.k}")
         if not gemm and x2.shape[0] != 1:
             raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {x2.shape[0]}")
         m = x2.shape[0]
@@ -140,8 +142,6 @@ class Kernel:
                     f"{a.dtype} {a.shape}"
                 )
         gemm = self.spec.kind.startswith("gemm")
-        if self.spec.kind.endswith("_i8") and pw.k_padded % 32:
-            raise ValueError(f"the integer kernels need K padded to a multiple of 32, got K={pw.k}")
         if not gemm and m != 1:
             raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {m}")
         threads = threads or default_threads()
@@ -237,10 +237,12 @@ def gemm_mr(nv: int, isa: str) -> int:
 def default_spec(
     kind: str, bits: int, group: int, isa: str | None = None, scale_dtype: str = "float32"
 ) -> KernelSpec:
-    """A reasonable untuned choice: 16 output rows per tile (AVX2), 2 accumulators / 4 rows."""
+    """A reasonable untuned choice: 16 output rows per tile (AVX2); GEMV 2 accumulators, GEMM
+    :func:`gemm_mr` rows per register block."""
     isa = isa or best_isa()
     nv = 1 if isa == "avx512" else 2
-    return KernelSpec(kind, bits, group, nv, 2 if kind == "gemv" else 4, isa, scale_dtype)
+    nacc = 2 if kind == "gemv" else gemm_mr(nv, isa)
+    return KernelSpec(kind, bits, group, nv, nacc, isa, scale_dtype)
 
 
 def tune(
