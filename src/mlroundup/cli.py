@@ -156,7 +156,7 @@ def list_cmd(as_json: bool) -> None:
     show_default=True,
     help="Parent folder of the new run folder.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
 def reproduce(names: tuple[str, ...], scale: str, out: Path, seed: int, no_progress: bool) -> None:
     """Run experiments (all, or those NAMES / methods) and write results.json + index.html.

@@ -305,3 +305,17 @@ def test_int8_kernels_on_tiny_and_non_finite_activations(isa):
     for r in (0, 3):
         np.testing.assert_allclose(got[r], reference_gemv_int8(x[r], qw), atol=1e-4, rtol=1e-5)
     assert np.all(np.isnan(gemv(pv, x[1])))
+
+
+@pytest.mark.parametrize("threads", [0, -1, 100_000, 1.5, True])
+def test_bad_thread_counts_are_value_errors_not_aborts(threads):
+    """A negative or huge count reaches OpenMP as a huge allocation (the process aborts):
+    it must be refused in Python first."""
+    spec = KernelSpec("gemv", 4, 32, 1, 1, RUNNABLE[0])
+    kern = compile_kernel(spec)
+    pw = pack(quantize_rtn(np.ones((3, 64)), 4, 32), spec.nr)
+    x, out = np.zeros(64, np.float32), np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="threads"):
+        kern(pw, x, threads=threads)
+    with pytest.raises(ValueError, match="threads"):
+        kern.prepare(pw, x, out, threads)

@@ -173,3 +173,10 @@ def test_int8_activations_route_prompts_through_the_integer_gemm():
     ref = np.stack([reference_gemv_int8(row, qw) for row in x.numpy()])
     np.testing.assert_allclose(q(x).numpy(), ref, atol=1e-4, rtol=1e-5)
     assert QuantLinear.from_linear(lin, 3, 32, int8_activations=True).gemm.spec.kind == "gemm"
+
+
+def test_quantizing_twice_is_refused():
+    model = _tiny_llama()
+    quantize_model(model, 4, 32)
+    with pytest.raises(ValueError, match="already quantized"):
+        quantize_model(model, 8, 32)

@@ -188,3 +188,10 @@ def test_malformed_weights_and_hessians_are_named():
     not_psd = -np.eye(8)  # negative definite: no Cholesky factor even after 1% dampening
     with pytest.raises(ValueError, match="positive definite"):
         quantize_gptq(np.ones((2, 8)), not_psd, 4, 8)
+
+
+def test_weights_beyond_float32_or_not_real_are_refused():
+    with pytest.raises(ValueError, match="float32"):
+        quantize_rtn(np.full((4, 32), 1e300), 4, 32)
+    with pytest.raises(ValueError, match="real numbers"):
+        quantize_rtn(np.ones((4, 32), complex), 4, 32)

@@ -72,7 +72,8 @@ def generate_cmd(
     \b
     Examples:
       mlroundup qigen generate "What is the capital of France?" --bits 4 --group-size 128
-      mlroundup qigen generate "Name three fruits." --bits 3 --group-size 64 --method gptq
+      mlroundup qigen generate "Name three fruits." --group-size 32 --method gptq
+    (3 and 2 bits run, but this 135M model's text falls apart below 4 bits.)
     """
     from rich.console import Console
 
@@ -89,6 +90,13 @@ def generate_cmd(
         [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
     )
     ids = list(enc["input_ids"] if isinstance(enc, dict) or hasattr(enc, "keys") else enc)
+    context = int(getattr(lm.model.config, "max_position_embeddings", 0) or 0)
+    if context and len(ids) + max_new_tokens > context:
+        raise click.BadParameter(
+            f"the prompt ({len(ids)} tokens with the chat template) plus {max_new_tokens} new "
+            f"tokens exceed the model's {context}-token context",
+            param_hint="PROMPT / --max-new-tokens",
+        )
     calib = token_windows(tok, help_text("calibration"), 256, 16) if method == "gptq" else None
     with err.status(f"quantizing to {bits} bits, group {group_size}, {method}"):
         quantize_model(lm.model, int(bits), g, method, calibration=calib, threads=threads,
@@ -98,7 +106,9 @@ def generate_cmd(
         )
     out, timing = dec.generate(ids, max_new_tokens, eos_token_id=tok.eos_token_id)
     click.echo(tok.decode(out, skip_special_tokens=True))
+    tps = timing["tokens_per_s"]  # NaN when only the first token was made (no decoding step)
+    speed = f"{tps:.1f} tokens/s" if tps == tps else "n/a (one token)"
     err.print(
         f"[dim]prompt: {len(ids)} tokens in {timing['prompt_s']:.2f} s; decoding: "
-        f"{timing['tokens_per_s']:.1f} tokens/s ({len(out)} tokens; output layer 8-bit)[/dim]"
+        f"{speed} ({len(out)} tokens; output layer 8-bit)[/dim]"
     )

@@ -39,6 +39,29 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+#: Most threads a kernel call accepts (OpenMP allocates per-thread state up front).
+MAX_THREADS = 1024
+
+
+def check_threads(threads: int | None) -> int:
+    """``threads`` as an int in [1, MAX_THREADS] (None: :func:`default_threads`).
+
+    Raises
+    ------
+    ValueError
+        Otherwise (a negative or huge count would make the OpenMP runtime abort the process).
+    """
+    if threads is None:
+        return default_threads()
+    if (
+        isinstance(threads, bool)
+        or not isinstance(threads, int | np.integer)
+        or not (1 <= threads <= MAX_THREADS)
+    ):
+        raise ValueError(f"invalid threads={threads!r}: must be an integer in [1, {MAX_THREADS}]")
+    return int(threads)
+
+
 def isa_supported(isa: str) -> bool:
     """True when this CPU reports every feature the ISA's code needs (portable: always)."""
     return all(f in cpu_features() for f in ISAS[isa].features)
@@ -83,7 +106,7 @@ class Kernel:
                  threads: int | None = None) -> np.ndarray:  # fmt: skip
         """``x @ W.T`` for ``x`` of shape (K,) (GEMV) or (M, K) (GEMM); float32 result."""
         self.check(pw)
-        threads = threads or default_threads()
+        threads = check_threads(threads)
         x = np.asarray(x, np.float32)
         vec = x.ndim == 1
         x2 = x[None, :] if vec else x
@@ -144,7 +167,7 @@ class Kernel:
         gemm = self.spec.kind.startswith("gemm")
         if not gemm and m != 1:
             raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {m}")
-        threads = threads or default_threads()
+        threads = check_threads(threads)
         addr = [a.ctypes.data for a in (pw.words, pw.scales, pw.mins, x, out)]
         args = (*addr, pw.n, pw.k_padded, threads) if not gemm else (
             *addr, m, pw.n, pw.k_padded, threads)  # fmt: skip
@@ -297,7 +320,8 @@ def tune(
     fmt = f"q{bits}-g{group or 'row'}-{kind}{'-i8' if int8_activations else ''}"
     fmt += f"-nv{max_nv}" if max_nv is not None else ""
     fmt += "-sf16" if scale_dtype == "float16" else ""
-    fmt += f"-t{threads or default_threads()}"
+    threads = check_threads(threads)
+    fmt += f"-t{threads}"
     shape = (m, n, k)
     by_name = {s.name: s for s in specs}
     stored = _autotune.lookup("qigen", shape, fmt, cache_dir=cache_dir)

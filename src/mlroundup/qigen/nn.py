@@ -432,6 +432,10 @@ def quantize_model(
     """
     if method not in METHODS:
         raise ValueError(f"invalid method={method!r}: one of {METHODS}")
+    if any(isinstance(m, QuantLinear) for m in model.modules()):
+        raise ValueError(
+            "the model is already quantized (it holds QuantLinear layers); quantize a fresh copy"
+        )
     if isinstance(model, nn.Linear):
         raise ValueError(
             "quantize_model swaps the linear layers inside a model; quantize a single "

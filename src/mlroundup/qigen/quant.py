@@ -136,8 +136,11 @@ def _check_matrix(w: np.ndarray) -> np.ndarray:
     w = np.asarray(w)
     if w.ndim != 2 or 0 in w.shape:
         raise ValueError(f"invalid weight of shape {w.shape}: need a non-empty 2-D (N, K) matrix")
-    if not np.all(np.isfinite(w)):
-        raise ValueError("weight has non-finite values")
+    if w.dtype.kind not in "fiu":
+        raise ValueError(f"invalid weight dtype {w.dtype}: need real numbers")
+    with np.errstate(over="ignore"):
+        if not np.all(np.isfinite(w)) or not np.all(np.isfinite(w.astype(np.float32))):
+            raise ValueError("weight has non-finite values (or values beyond float32's range)")
     return w
 
 
