@@ -34,3 +34,21 @@ def test_this_machine():
     assert isinstance(cpu.cpu_model(), str) and cpu.cpu_model()
     feats = cpu.kernel_features()
     assert feats == sorted(feats) and set(feats) <= set(cpu.KNOWN_FEATURES)
+
+
+def test_disabled_features_shrink_the_isa_paths(monkeypatch):
+    """MLROUNDUP_DISABLE_CPU_FEATURES makes an AVX-512 CPU look AVX2-only to every kernel family.
+    Oracle: a hand-written flag list, with the avx512* flags struck out by hand."""
+    from mlroundup.qigen import kernels as qk
+    from mlroundup.rosko import matmul as rm
+
+    flags = frozenset("fpu sse4_2 avx avx2 fma f16c avx512f avx512bw avx512_vnni amx_tile".split())
+    monkeypatch.setattr(cpu, "_probe", lambda: ("test CPU", flags))
+    assert "avx512f" in cpu.cpu_features()
+    assert "avx512vnni" in qk.available_isas() and "avx512" in rm.available_isas()
+    monkeypatch.setenv(cpu.DISABLE_ENV, "avx512*, amx_tile")
+    assert cpu.cpu_features() == {"fpu", "sse4_2", "avx", "avx2", "fma", "f16c"}
+    assert qk.available_isas() == ["avx2", "portable"]
+    assert rm.available_isas() == ["avx2", "portable"]
+    monkeypatch.setenv(cpu.DISABLE_ENV, "avx2")
+    assert "avx2" not in qk.available_isas() and "avx2" not in rm.available_isas()

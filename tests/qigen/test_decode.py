@@ -12,8 +12,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from mlroundup.qigen.codegen import ISAS  # noqa: E402
 from mlroundup.qigen.decode import LlamaDims, QuantizedLlama  # noqa: E402
+from mlroundup.qigen.kernels import isa_supported  # noqa: E402
 from mlroundup.qigen.nn import quantize_model  # noqa: E402
+
+ISA_PATHS = [None, *ISAS]  # None: the default choice; then every ISA (skipped where not run)
 
 
 def _tiny_llama(tie: bool = False, seed: int = 0):
@@ -39,12 +43,15 @@ def _hf_logits(model, ids):
 
 @pytest.mark.parametrize(
     "bits,group,isa,scale_dtype",
-    [(4, 32, None, "float32"), (3, None, None, "float32"), (8, 64, None, "float32"),
-     (4, 32, "portable", "float32"), (4, 32, None, "float16"), (4, 32, "portable", "float16")],
+    [(3, None, None, "float32"), (8, 64, None, "float32")]
+    + [(4, 32, isa, sd) for isa in ISA_PATHS for sd in ("float32", "float16")],
 )  # fmt: skip
 def test_prompt_then_decode_matches_transformers(bits, group, isa, scale_dtype):
     """Prompt: NumPy around the GEMM kernels; later tokens: the C decode step (built for the
-    ISA's flags, or none for the portable path) around the GEMV kernels."""
+    ISA's flags, or none for the portable path) around the GEMV kernels. Every ISA path this CPU
+    runs is tested (the others skip)."""
+    if isa is not None and not isa_supported(isa):
+        pytest.skip(f"this CPU does not run the {isa} path")
     model = quantize_model(_tiny_llama(), bits, group, "rtn", threads=2, scale_dtype=scale_dtype)
     dec = QuantizedLlama.from_model(
         model, max_seq_len=32, lm_head_bits=None, threads=2, autotune=False, isa=isa
@@ -134,14 +141,13 @@ def test_speed_measurement_runs_prompt_then_tokens():
     assert math.isfinite(t_tok) and t_tok > 0 and math.isfinite(tps) and tps > 0
 
 
-def test_int8_activation_prompts_stay_close_to_transformers():
+@pytest.mark.parametrize("isa", ["avx2", "avx512vnni"])
+def test_int8_activation_prompts_stay_close_to_transformers(isa):
     """With int8_activations the prompt's products round activations to int8 per block of 32
     (about 1% error per product, llama.cpp's Q8_0 activations); the logits stay within a few
     percent of transformers' on the same quantized weights. hidden 96 (a multiple of 32)."""
-    from mlroundup.qigen.kernels import INT8_ISAS, best_isa
-
-    if best_isa() not in INT8_ISAS:
-        pytest.skip("no integer-kernel ISA on this CPU")
+    if not isa_supported(isa):
+        pytest.skip(f"this CPU does not run the {isa} integer kernels")
     torch.manual_seed(2)
     cfg = transformers.LlamaConfig(
         vocab_size=97, hidden_size=96, intermediate_size=160, num_hidden_layers=2,
@@ -149,7 +155,7 @@ def test_int8_activation_prompts_stay_close_to_transformers():
     )  # fmt: skip
     model = quantize_model(transformers.LlamaForCausalLM(cfg).eval(), 4, 32, "rtn", threads=2)
     dec = QuantizedLlama.from_model(model, max_seq_len=32, lm_head_bits=None, threads=2,
-                                    autotune=False, int8_activations=True)  # fmt: skip
+                                    autotune=False, int8_activations=True, isa=isa)  # fmt: skip
     assert {lay["qkv"].layer.gemm.spec.kind for lay in dec.layers} == {"gemm_i8"}
     ids = [5, 17, 3, 90, 44, 8, 61, 2]
     ref = _hf_logits(model, ids)[-1]

@@ -33,11 +33,159 @@ def test_quantlinear_matches_linear_on_dequantized_weights(bits, group_size, sca
         torch.testing.assert_close(q(x), ref(x), atol=1e-4, rtol=1e-4)
 
 
-def test_quantlinear_state_dict_holds_packed_buffers():
-    q = QuantLinear.from_linear(torch.nn.Linear(64, 16, bias=False), 4, 32)
+def test_state_dict_holds_the_documented_canonical_layout():
+    """Oracle: the layout the module docstring documents, decoded here by hand (4-bit codes,
+    eight per 32-bit word, least significant first), against the RTN codes of the weight."""
+    import json
+
+    import numpy as np
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 16, bias=False)
+    q = QuantLinear.from_linear(lin, 4, 32)
     sd = q.state_dict()
-    assert set(sd) == {"qweight", "scales", "mins"}
-    assert sd["qweight"].numel() * 4 == 16 * 64 // 2  # 4 bits per weight, no padding here
+    assert set(sd) == {"qweight", "scales", "mins", "qformat"}
+    assert sd["qweight"].shape == (16, 64 * 4 // 32)  # 4 bits per weight, no tile padding
+    assert sd["scales"].shape == sd["mins"].shape == (16, 2)
+    words = sd["qweight"].numpy().view(np.uint32).astype(np.int64)
+    codes = np.stack([(words >> (4 * i)) & 15 for i in range(8)], axis=-1).reshape(16, 64)
+    ref = quantize_rtn(lin.weight.detach().numpy(), 4, 32)
+    np.testing.assert_array_equal(codes, ref.q)
+    np.testing.assert_array_equal(sd["scales"].numpy(), ref.scales)
+    np.testing.assert_array_equal(sd["mins"].numpy(), ref.mins)
+    fmt = json.loads(bytes(sd["qformat"].numpy()).decode())
+    assert fmt == {"format": "mlroundup.qigen.rows/1", "bits": 4, "group_size": 32,
+                   "in_features": 64, "out_features": 16, "scale_dtype": "float32"}  # fmt: skip
+
+
+def _specs_of_two_tile_widths(bits, group, scale_dtype):
+    """Two GEMV specs of different tile widths that this CPU runs (portable always runs)."""
+    from mlroundup.qigen.codegen import KernelSpec
+    from mlroundup.qigen.kernels import available_isas
+
+    wide = KernelSpec("gemv", bits, group, 4, 2, available_isas()[0], scale_dtype)
+    narrow = KernelSpec("gemv", bits, group, 1, 2, "portable", scale_dtype)
+    assert wide.nr != narrow.nr
+    return narrow, wide
+
+
+@pytest.mark.parametrize(
+    "bits,group_size,scale_dtype", [(4, 32, "float32"), (3, None, "float16"), (2, 64, "float32")]
+)
+def test_checkpoint_round_trip_across_tile_widths(bits, group_size, scale_dtype, tmp_path):
+    """A checkpoint saved by a layer on one kernel (tile width / ISA) loads into a layer on
+    another and computes the same function. Oracle: the source layer's dequantized weight and
+    nn.Linear on it."""
+    from mlroundup.qigen.kernels import spec_group
+
+    torch.manual_seed(1)
+    n, k = 37, 100  # rows off every tile width, K off the packing unit
+    src_lin, dst_lin = torch.nn.Linear(k, n), torch.nn.Linear(k, n)
+    g = spec_group(group_size or k, k, bits)
+    for a, b in [_specs_of_two_tile_widths(bits, g, scale_dtype),
+                 _specs_of_two_tile_widths(bits, g, scale_dtype)[::-1]]:  # fmt: skip
+        src = QuantLinear.from_linear(src_lin, bits, group_size, scale_dtype=scale_dtype, spec=a)
+        dst = QuantLinear.from_linear(dst_lin, bits, group_size, scale_dtype=scale_dtype, spec=b)
+        assert src.qweight.shape != dst.qweight.shape  # the tiles differ
+        torch.save(src.state_dict(), tmp_path / "q.pt")
+        dst.load_state_dict(torch.load(tmp_path / "q.pt"))
+        assert dst.gemv.spec == b  # still its own kernel
+        w = src.dequantized_weight()
+        assert torch.equal(dst.dequantized_weight(), w)
+        ref = torch.nn.Linear(k, n)
+        with torch.no_grad():
+            ref.weight.copy_(w)
+            ref.bias.copy_(src_lin.bias)
+        x = torch.randn(5, k)
+        for rows in (x[:1], x):  # the GEMV and the GEMM
+            torch.testing.assert_close(dst(rows), ref(rows), atol=1e-4, rtol=1e-4)
+
+
+def test_checkpoint_round_trip_through_safetensors(tmp_path):
+    safetensors = pytest.importorskip("safetensors.torch")
+    torch.manual_seed(2)
+    lin = torch.nn.Linear(64, 24)
+    narrow, wide = _specs_of_two_tile_widths(4, 32, "float16")
+    src = QuantLinear.from_linear(lin, 4, 32, scale_dtype="float16", spec=wide)
+    safetensors.save_file(src.state_dict(), tmp_path / "q.safetensors")
+    dst = QuantLinear.from_linear(torch.nn.Linear(64, 24), 4, 32, scale_dtype="float16",
+                                  spec=narrow)  # fmt: skip
+    dst.load_state_dict(safetensors.load_file(tmp_path / "q.safetensors"))
+    x = torch.randn(3, 64)
+    torch.testing.assert_close(dst(x), src(x), atol=1e-5, rtol=1e-5)
+
+
+def test_checkpoint_of_another_format_is_refused_and_leaves_the_layer():
+    torch.manual_seed(3)
+    lin = torch.nn.Linear(64, 16)
+    q = QuantLinear.from_linear(lin, 4, 32)
+    before = q.dequantized_weight()
+    for other, needle in [
+        (QuantLinear.from_linear(lin, 8, 32), "bits=8"),
+        (QuantLinear.from_linear(lin, 4, 64), "group_size=64"),
+        (QuantLinear.from_linear(lin, 4, None), "group_size=64"),
+    ]:
+        with pytest.raises(RuntimeError, match=needle):
+            q.load_state_dict(other.state_dict())
+        assert torch.equal(q.dequantized_weight(), before)
+    sd = q.state_dict()
+    sd["qformat"] = torch.frombuffer(bytearray(b'{"format": "gptq"}'), dtype=torch.uint8)
+    with pytest.raises(RuntimeError, match="unknown checkpoint format 'gptq'"):
+        q.load_state_dict(sd)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        q.load_state_dict({"bias": lin.bias.detach()})
+
+
+def test_checkpoint_of_the_earlier_tiled_layout_still_loads():
+    """Earlier versions saved the saving CPU's tiles (qweight of shape (N_tiles, K_units, W, NR),
+    no qformat). Oracle: nn.Linear on the RTN dequantized weight."""
+    import numpy as np
+
+    from mlroundup.qigen.layout import pack
+
+    torch.manual_seed(4)
+    lin = torch.nn.Linear(72, 21, bias=False)
+    qw = quantize_rtn(lin.weight.detach().numpy(), 4, 32)
+    old = pack(qw, 16)
+    sd = {"qweight": torch.from_numpy(old.words.view(np.int32)),
+          "scales": torch.from_numpy(old.scales), "mins": torch.from_numpy(old.mins)}  # fmt: skip
+    narrow, wide = _specs_of_two_tile_widths(4, 32, "float32")
+    dst = QuantLinear(quantize_rtn(np.zeros((21, 72)), 4, 32), spec=wide)
+    dst.load_state_dict(sd)
+    assert torch.equal(dst.dequantized_weight(), torch.from_numpy(qw.dequantize()))
+
+
+def test_spec_and_isa_mistakes_are_named(monkeypatch):
+    from mlroundup.qigen.codegen import KernelSpec
+
+    lin = torch.nn.Linear(64, 16)
+    with pytest.raises(ValueError, match="does not fit"):
+        QuantLinear.from_linear(lin, 4, 32, spec=KernelSpec("gemv", 8, 32, 1, 2, "portable"))
+    with pytest.raises(ValueError, match="not both"):
+        QuantLinear.from_linear(lin, 4, 32, isa="portable",
+                                spec=KernelSpec("gemv", 4, 32, 1, 2, "portable"))  # fmt: skip
+    with pytest.raises(ValueError, match="invalid isa"):
+        QuantLinear.from_linear(lin, 4, 32, isa="neon")
+    import mlroundup.qigen.nn as qnn
+
+    monkeypatch.setattr(qnn, "isa_supported", lambda isa: isa == "portable")
+    with pytest.raises(ValueError, match="lacks"):
+        QuantLinear.from_linear(lin, 4, 32, isa="avx2")
+
+
+def test_quantized_model_checkpoint_loads_under_another_isa():
+    """A model quantized on one kernel path and saved loads into a model quantized on another
+    (the portable C path against this CPU's best one): same logits as the source."""
+    src, dst = _tiny_llama(), _tiny_llama()
+    with torch.no_grad():
+        for p in dst.parameters():
+            p.add_(1.0)  # another model, so loading must change every quantized layer
+    quantize_model(src, 4, 32, isa="portable")
+    quantize_model(dst, 4, 32)
+    dst.load_state_dict(src.state_dict())
+    ids = torch.randint(0, 64, (1, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(dst(ids).logits, src(ids).logits, atol=1e-4, rtol=1e-4)
 
 
 def test_quantlinear_rejects_wrong_input_and_method():
@@ -154,25 +302,29 @@ def test_layer_level_mistakes_are_named():
         QuantLinear.from_linear(torch.nn.Linear(64, 16), 4, 12)
 
 
-def test_int8_activations_route_prompts_through_the_integer_gemm():
+@pytest.mark.parametrize("isa", ["avx2", "avx512vnni"])
+def test_int8_activations_route_prompts_through_the_integer_gemm(isa):
     """With int8_activations, several rows go through gemm_i8 where the format allows it (oracle:
-    the int8 GEMV reference per row) and through the float GEMM where it does not (3 bits)."""
+    the int8 GEMV reference per row) and through the float GEMM where it does not (3 bits).
+    Every integer ISA path this CPU runs is tested (an AVX-512 VNNI CPU runs the AVX2 one too)."""
     import numpy as np
 
-    from mlroundup.qigen.kernels import INT8_ISAS, best_isa
+    from mlroundup.qigen.kernels import INT8_ISAS, isa_supported
     from mlroundup.qigen.quant import reference_gemv_int8
 
-    if best_isa() not in INT8_ISAS:
-        pytest.skip("no integer-kernel ISA on this CPU")
+    assert isa in INT8_ISAS
+    if not isa_supported(isa):
+        pytest.skip(f"this CPU does not run the {isa} integer kernels")
     torch.manual_seed(0)
     lin = torch.nn.Linear(96, 40, bias=False)
-    q = QuantLinear.from_linear(lin, 4, 32, int8_activations=True)
-    assert q.gemm.spec.kind == "gemm_i8"
+    q = QuantLinear.from_linear(lin, 4, 32, int8_activations=True, isa=isa)
+    assert q.gemm.spec.kind == "gemm_i8" and q.gemm.spec.isa == isa
     x = torch.randn(7, 96)
     qw = quantize_rtn(lin.weight.detach().numpy(), 4, 32)
     ref = np.stack([reference_gemv_int8(row, qw) for row in x.numpy()])
     np.testing.assert_allclose(q(x).numpy(), ref, atol=1e-4, rtol=1e-5)
-    assert QuantLinear.from_linear(lin, 3, 32, int8_activations=True).gemm.spec.kind == "gemm"
+    q3 = QuantLinear.from_linear(lin, 3, 32, int8_activations=True, isa=isa)
+    assert q3.gemm.spec.kind == "gemm"
 
 
 def test_quantizing_twice_is_refused():

@@ -7,6 +7,7 @@ anything else reports only what :mod:`platform` knows, so callers fall back to t
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import platform
@@ -64,8 +65,22 @@ def cpu_model() -> str:
     return _probe()[0]
 
 
+#: Environment variable naming CPU features to treat as absent (like NumPy's
+#: ``NPY_DISABLE_CPU_FEATURES``): comma- or space-separated /proc/cpuinfo flags, shell-style
+#: patterns allowed, e.g. ``MLROUNDUP_DISABLE_CPU_FEATURES="avx512*"`` runs an AVX-512 machine
+#: as an AVX2-only one (every kernel then picks, and tests run, the paths such a CPU has).
+DISABLE_ENV = "MLROUNDUP_DISABLE_CPU_FEATURES"
+
+
+def disabled_features() -> tuple[str, ...]:
+    """The patterns of :data:`DISABLE_ENV` (empty when unset)."""
+    return tuple(os.environ.get(DISABLE_ENV, "").replace(",", " ").split())
+
+
 def cpu_features() -> frozenset[str]:
     """Instruction-set features of this CPU, as /proc/cpuinfo flags (e.g. ``"avx2"``, ``"fma"``).
+
+    Features matched by a pattern of :data:`DISABLE_ENV` are left out (read at each call).
 
     Returns
     -------
@@ -73,7 +88,11 @@ def cpu_features() -> frozenset[str]:
         All flags the OS reports (empty where it reports none); see :data:`KNOWN_FEATURES` for the
         ones the kernels use.
     """
-    return _probe()[1]
+    flags = _probe()[1]
+    off = disabled_features()
+    if not off:
+        return flags
+    return frozenset(f for f in flags if not any(fnmatch.fnmatchcase(f, p) for p in off))
 
 
 def kernel_features() -> list[str]:

@@ -1,13 +1,35 @@
 """``QuantLinear`` (a drop-in ``nn.Module`` over the generated kernels) and ``quantize_model``.
 
-``QuantLinear`` keeps the packed codes, scales and minimums as buffers (so ``state_dict`` holds
-them) and hands NumPy views of them and of the activations to the kernel without copying. A batch
-of one row (decoding) runs the GEMV kernel; more rows (prompt processing) run the GEMM kernel.
-Inference only: gradients do not flow through it.
+``QuantLinear`` keeps the codes, scales and minimums in the tile layout of the kernel this CPU
+runs (buffers, handed to the kernel as NumPy views without copying). A batch of one row
+(decoding) runs the GEMV kernel; more rows (prompt processing) run the GEMM kernel. Inference
+only: gradients do not flow through it.
+
+Checkpoints are portable: ``state_dict`` holds a canonical, CPU-independent form (the layout of
+:data:`CHECKPOINT_FORMAT`, below), and loading lays it out for the kernel of the loading layer, so
+a model saved on an AVX-512 machine (32-row tiles) loads and computes the same on an AVX2 one
+(16-row tiles). The keys of a QuantLinear at ``prefix``:
+
+``qweight`` : int32 tensor of shape (out_features, K_units * W)
+    Row ``r`` holds the codes of output row ``r`` packed along K into 32-bit words, least
+    significant bits first (:func:`mlroundup.qigen.layout.pack_rows`), K padded with zero codes to
+    a multiple of the packing unit (``W`` words per unit of ``lcm(bits, 32) / bits`` values).
+``scales``, ``mins`` : tensor of shape (out_features, G), dtype ``scale_dtype``
+    Per (row, group) scale and minimum; the weight is ``scales * q + mins``.
+``qformat`` : uint8 tensor
+    UTF-8 JSON of the format: ``{"format", "bits", "group_size", "in_features",
+    "out_features", "scale_dtype"}`` (a tensor, so safetensors files hold it too; the way
+    bitsandbytes stores its quantization state).
+``bias`` : float tensor of shape (out_features,), when the layer has one.
+
+A checkpoint of another format (bits, group size, scale dtype or shape) is refused with an error
+that names the difference. Checkpoints of the earlier, CPU-specific layout (4-D ``qweight`` of
+shape (N_tiles, K_units, W, NR), no ``qformat``) still load: their tiles are undone first.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,18 +40,30 @@ from mlroundup.qigen.codegen import KernelSpec
 from mlroundup.qigen.kernels import (
     I8_GEMM_MR,
     Kernel,
+    available_isas,
     best_isa,
     compile_kernel,
     default_spec,
     gemm_mr,
     int8_gemm_fits,
+    isa_supported,
     spec_group,
     tune,
 )
-from mlroundup.qigen.layout import PackedWeight, check_group_size, pack
+from mlroundup.qigen.codegen import ISAS
+from mlroundup.qigen.layout import (
+    PackedWeight,
+    check_group_size,
+    pack,
+    pack_rows,
+    unit_shape,
+    unpack_rows,
+)
 from mlroundup.qigen.quant import QuantizedWeight, quantize_gptq, quantize_rtn
 
 METHODS = ("rtn", "gptq")
+#: Name and version of the canonical checkpoint layout (the ``qformat`` entry of a state_dict).
+CHECKPOINT_FORMAT = "mlroundup.qigen.rows/1"
 
 
 class QuantLinear(nn.Module):
@@ -50,6 +84,9 @@ class QuantLinear(nn.Module):
     bias : Tensor of shape (out_features,), optional
     isa : str, optional
         Kernel ISA (default: the best this CPU runs).
+    spec : KernelSpec, optional
+        The GEMV kernel to use (kind "gemv" or "gemv_i8", the weight's bits, group and scale
+        dtype); it fixes the tile width ``spec.nr``. Default: autotuned, or the ISA's default.
     autotune : bool
         Time the GEMV candidates for this shape (remembered per CPU and shape); else a default.
     threads : int, optional
@@ -67,6 +104,13 @@ class QuantLinear(nn.Module):
     max_nv : int, optional
         Autotune only tiles of at most this many vectors (see
         :func:`mlroundup.qigen.kernels.tune`); 2 keeps the GEMM used for prompts fast.
+
+    Raises
+    ------
+    ValueError
+        If the group size is off the packing unit, ``isa`` (or ``spec.isa``) needs CPU
+        features this machine lacks, or ``spec`` does not fit the weight (or comes with ``isa``
+        or ``autotune``).
     """
 
     def __init__(
@@ -79,6 +123,7 @@ class QuantLinear(nn.Module):
         threads: int | None = None,
         int8_activations: bool = False,
         max_nv: int | None = None,
+        spec: KernelSpec | None = None,
     ) -> None:
         super().__init__()
         n, k = qw.shape
@@ -87,9 +132,30 @@ class QuantLinear(nn.Module):
         self.threads = threads
         self.scale_dtype = qw.scale_dtype
         check_group_size(qw.group_size, k, qw.bits)
-        isa = isa or best_isa()
         group = spec_group(qw.group_size, k, qw.bits)
-        if autotune:
+        if spec is not None:
+            if isa is not None or autotune:
+                raise ValueError("give either spec, or isa / autotune, not both")
+            want = (qw.bits, group, qw.scale_dtype)
+            if spec.kind not in ("gemv", "gemv_i8") or (
+                spec.bits, spec.group_size, spec.scale_dtype
+            ) != want:
+                raise ValueError(
+                    f"spec {spec.name} does not fit this weight: need a GEMV kernel with "
+                    f"bits={want[0]}, group_size={want[1]}, scale_dtype={want[2]!r}"
+                )
+            isa = spec.isa
+        isa = isa or best_isa()
+        if isa not in ISAS:
+            raise ValueError(f"invalid isa={isa!r}: one of {tuple(ISAS)}")
+        if not isa_supported(isa):
+            raise ValueError(
+                f"isa={isa!r} needs CPU features {ISAS[isa].features} that this CPU lacks; "
+                f"runnable here: {available_isas()}"
+            )
+        if spec is not None:
+            gemv_spec = spec
+        elif autotune:
             gemv_spec, _ = tune(
                 "gemv", n, k, qw.bits, qw.group_size, isas=[isa], threads=threads,
                 int8_activations=int8_activations, max_nv=max_nv, scale_dtype=qw.scale_dtype,
@@ -104,11 +170,14 @@ class QuantLinear(nn.Module):
         gemm_spec = KernelSpec(kind, qw.bits, group, gemv_spec.nv, mr, isa, qw.scale_dtype)
         self.gemv: Kernel = compile_kernel(gemv_spec)
         self.gemm: Kernel = compile_kernel(gemm_spec)
-        pw = pack(qw, gemv_spec.nr)
-        self.register_buffer("qweight", torch.from_numpy(pw.words.view(np.int32)))
-        self.register_buffer("scales", torch.from_numpy(pw.scales))
-        self.register_buffer("mins", torch.from_numpy(pw.mins))
+        self._set_packed(pack(qw, gemv_spec.nr))
         self.bias = None if bias is None else nn.Parameter(bias.detach().float().clone(), False)
+
+    def _set_packed(self, pw: PackedWeight) -> None:
+        # the kernel's tiled layout: not saved (state_dict holds the canonical form instead)
+        self.register_buffer("qweight", torch.from_numpy(pw.words.view(np.int32)), False)
+        self.register_buffer("scales", torch.from_numpy(pw.scales), False)
+        self.register_buffer("mins", torch.from_numpy(pw.mins), False)
         self._pw_meta = (pw.n, pw.k, pw.k_padded, pw.bits, pw.group_size, pw.nr)
 
     @classmethod
@@ -191,28 +260,131 @@ class QuantLinear(nn.Module):
                 self._buffers[n] = t
         return self
 
+    def quantized_weight(self) -> QuantizedWeight:
+        """The codes, scales and minimums in the canonical (untiled) layout, as copies."""
+        qw = self.packed.to_quantized()
+        return QuantizedWeight(qw.q, qw.scales, qw.mins, self.bits, self.group_size,
+                               self.scale_dtype)  # fmt: skip
+
+    def checkpoint_format(self) -> dict:
+        """The format a checkpoint must have to load into this layer (the ``qformat`` entry)."""
+        k = self.in_features
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "bits": self.bits,
+            "group_size": int(min(self.group_size, k)),  # K: one group per row
+            "in_features": k,
+            "out_features": self.out_features,
+            "scale_dtype": self.scale_dtype,
+        }
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """Save the canonical layout of the module docstring, not the kernel's tiles."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)  # the bias
+        qw = self.quantized_weight()
+        uv, _ = unit_shape(self.bits)
+        kp = -(-self.in_features // uv) * uv
+        q = np.zeros((self.out_features, kp), np.uint8)
+        q[:, : self.in_features] = qw.q
+        words = pack_rows(q, self.bits).reshape(self.out_features, -1)
+        dt = np.dtype(self.scale_dtype)
+        fmt = json.dumps(self.checkpoint_format(), sort_keys=True).encode()
+        destination[prefix + "qweight"] = torch.from_numpy(words.view(np.int32))
+        for name in ("scales", "mins"):  # contiguous (safetensors refuses views)
+            a = np.ascontiguousarray(getattr(qw, name), dtype=dt)
+            destination[prefix + name] = torch.from_numpy(a)
+        destination[prefix + "qformat"] = torch.frombuffer(bytearray(fmt), dtype=torch.uint8)
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):  # fmt: skip
-        """Refuse packed buffers of another dtype (e.g. float32 scales into a float16 layer)
-        instead of silently rounding them on copy; the layer's packed weight is then left as it
-        was (the load raises, as for a shape mismatch)."""
-        bad = [
-            n for n in self._PACKED
-            if prefix + n in state_dict and state_dict[prefix + n].dtype != self._buffers[n].dtype
-        ]  # fmt: skip
-        for n in bad:
-            error_msgs.append(
-                f"{prefix}{n}: the checkpoint holds {state_dict[prefix + n].dtype}, this "
-                f"QuantLinear packs {self._buffers[n].dtype} (scale_dtype={self.scale_dtype}); "
-                "build it with the checkpoint's format"
-            )
-        skip = {prefix + n for n in self._PACKED} if bad else set()  # codes, scales, minimums
-        if bad:  # go together: load none of them
-            state_dict = {k: v for k, v in state_dict.items() if k not in skip}
-        n_missing = len(missing_keys)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+        """Read the canonical layout (or the earlier tiled one), check its format against this
+        layer's and lay it out for this layer's kernel. On any mismatch the layer's weight is left
+        as it was and the load raises (as for a shape mismatch), naming what differs."""
+        names = (*self._PACKED, "qformat")
+        ours = {n: state_dict[prefix + n] for n in names if prefix + n in state_dict}
+        rest = {k: v for k, v in state_dict.items() if k[len(prefix):] not in names
+                or not k.startswith(prefix)}  # fmt: skip
+        super()._load_from_state_dict(rest, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)  # fmt: skip
-        missing_keys[n_missing:] = [k for k in missing_keys[n_missing:] if k not in skip]
+        if not ours:
+            if strict:
+                missing_keys.extend(prefix + n for n in names)
+            return
+        try:
+            qw = self._read_checkpoint(ours)
+        except ValueError as e:
+            error_msgs.append(f"{prefix or 'QuantLinear '}: {e}")
+            return
+        self._set_packed(pack(qw, self.gemv.spec.nr))
+
+    def _read_checkpoint(self, t: dict[str, torch.Tensor]) -> QuantizedWeight:
+        n, k, bits = self.out_features, self.in_features, self.bits
+        uv, uw = unit_shape(bits)
+        kp = -(-k // uv) * uv
+        g = int(min(self.group_size, k))
+        n_groups = -(-k // g)
+        missing = [m for m in self._PACKED if m not in t]
+        if missing:
+            raise ValueError(f"the checkpoint lacks {missing}")
+        dt = getattr(torch, self.scale_dtype)
+        for m in ("scales", "mins"):
+            if t[m].dtype != dt:
+                raise ValueError(
+                    f"{m}: the checkpoint holds {t[m].dtype}, this QuantLinear packs {dt} "
+                    f"(scale_dtype={self.scale_dtype}); build it with the checkpoint's format"
+                )
+        if t["qweight"].dtype != torch.int32:
+            raise ValueError(f"qweight: need int32 words, the checkpoint holds {t['qweight'].dtype}")
+        if "qformat" not in t:
+            return self._read_tiled(t, kp, n_groups)
+        try:
+            fmt = json.loads(bytes(t["qformat"].numpy().astype(np.uint8)).decode())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"qformat is not the JSON of a format ({e})") from None
+        mine = self.checkpoint_format()
+        if not isinstance(fmt, dict) or fmt.get("format") != CHECKPOINT_FORMAT:
+            got = fmt.get("format") if isinstance(fmt, dict) else fmt
+            raise ValueError(f"unknown checkpoint format {got!r}; this version reads "
+                             f"{CHECKPOINT_FORMAT!r}")  # fmt: skip
+        diff = [f"{key}={fmt.get(key)!r} (this layer: {mine[key]!r})"
+                for key in mine if fmt.get(key) != mine[key]]  # fmt: skip
+        if diff:
+            raise ValueError(
+                "the checkpoint holds another quantization format: " + ", ".join(diff)
+                + "; build the layer with the checkpoint's format"
+            )
+        shapes = {"qweight": (n, kp // uv * uw), "scales": (n, n_groups), "mins": (n, n_groups)}
+        for m, shape in shapes.items():
+            if tuple(t[m].shape) != shape:
+                raise ValueError(f"{m} of shape {tuple(t[m].shape)}: need {shape}")
+        words = t["qweight"].numpy().view(np.uint32).reshape(n, kp // uv, uw)
+        q = unpack_rows(words, bits)[:, :k]
+        s, m_ = (t[m].numpy().astype(np.float32) for m in ("scales", "mins"))
+        return QuantizedWeight(q, s, m_, bits, self.group_size, self.scale_dtype)
+
+    def _read_tiled(self, t: dict[str, torch.Tensor], kp: int, n_groups: int) -> QuantizedWeight:
+        """The earlier layout: the tiles of the saving machine's kernel (no format record, so
+        only shapes and dtypes can be checked)."""
+        w = t["qweight"]
+        uv, uw = unit_shape(self.bits)
+        if w.ndim != 4 or w.shape[1:3] != (kp // uv, uw) or w.shape[3] % 8 or w.shape[3] < 8:
+            raise ValueError(
+                f"qweight of shape {tuple(w.shape)} without qformat: neither this version's "
+                f"layout ({self.out_features}, {kp // uv * uw}) with qformat, nor an earlier "
+                f"tiled one (N_tiles, {kp // uv}, {uw}, NR)"
+            )
+        nt, nr = w.shape[0], w.shape[3]
+        if nt * nr < self.out_features or (nt - 1) * nr >= self.out_features:
+            raise ValueError(f"qweight holds {nt} tiles of {nr} rows: not {self.out_features} rows")
+        for m in ("scales", "mins"):
+            if tuple(t[m].shape) != (nt, n_groups, nr):
+                raise ValueError(f"{m} of shape {tuple(t[m].shape)}: need {(nt, n_groups, nr)}")
+        group = kp if self.group_size >= self.in_features else self.group_size
+        pw = PackedWeight(w.numpy().view(np.uint32), t["scales"].numpy(), t["mins"].numpy(),
+                          self.out_features, self.in_features, kp, self.bits, group, nr)  # fmt: skip
+        qw = pw.to_quantized()
+        return QuantizedWeight(qw.q, qw.scales, qw.mins, self.bits, self.group_size,
+                               self.scale_dtype)  # fmt: skip
 
     def extra_repr(self) -> str:
         return (

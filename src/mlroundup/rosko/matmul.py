@@ -31,7 +31,6 @@ WORK_PER_THREAD = 1 << 21
 PACK_B_MIN_USES = 4.0
 
 
-@functools.cache
 def isa_supported(name: str) -> bool:
     """Whether this CPU can run the ``name`` kernels (the portable path always can)."""
     if name not in ISAS:
@@ -44,7 +43,6 @@ def available_isas() -> list[str]:
     return list(_available())
 
 
-@functools.cache
 def _available() -> tuple[str, ...]:
     return tuple(name for name in ISAS if isa_supported(name))
 

@@ -135,7 +135,7 @@ def block_sizes(
     """
     if min(m, k, n) < 0:
         raise ValueError(f"invalid shape m={m}, k={k}, n={n}: dimensions must be >= 0")
-    mr, nr = choose_mr_nr(density, vector_width)
+    mr, nr = choose_mr_nr(density, vector_width, caches)
     kc = choose_kc(k, density, mr=mr, nr=nr, caches=caches)
     mc, nc = choose_mc_nc(m, n, kc, density, threads=threads, mr=mr, nr=nr, caches=caches)
     return BlockSizes(mr=mr, nr=nr, kc=kc, mc=mc, nc=nc)
