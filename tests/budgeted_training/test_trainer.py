@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from mlroundup.budgeted_training import checkpoint as ckpt_mod
 from mlroundup.budgeted_training import methods as M
 from mlroundup.budgeted_training.budget import Budget
 from mlroundup.budgeted_training.checkpoint import load_checkpoint, save_checkpoint
@@ -87,7 +86,9 @@ def test_checkpoint_is_atomic_under_an_injected_failure(tmp_path, monkeypatch):
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
     # Killed between write and rename: only the temporary file exists, the checkpoint is intact.
-    monkeypatch.setattr(ckpt_mod.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    import mlroundup.utils.files as files_mod  # where the atomic rename happens
+
+    monkeypatch.setattr(files_mod.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"step": 3})
     assert load_checkpoint(path)["step"] == 1

@@ -1,6 +1,6 @@
 """CPU feature parsing (oracle: hand-written /proc/cpuinfo excerpts)."""
 
-from mlroundup.kernels import cpu
+from mlroundup.utils import cpu
 
 X86 = """processor\t: 0
 vendor_id\t: GenuineIntel

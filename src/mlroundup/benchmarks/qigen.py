@@ -213,7 +213,6 @@ def _llama_cpp_table(log: Callable[[str], None], threads: int) -> Table | str:
 def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int) -> Table:
     """Whole-model decode and prompt speed: llama.cpp Q4_0 on a random-weight model vs a
     :class:`~mlroundup.qigen.decode.QuantizedLlama` of the same shapes with random codes."""
-    from mlroundup.experiments.runner import default_cache_dir
     from mlroundup.qigen.decode import QuantizedLlama
     from mlroundup.qigen.llamacpp import (
         LLAMA7B,
@@ -223,6 +222,7 @@ def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int
         quantize_gguf,
         write_random_gguf,
     )
+    from mlroundup.utils.paths import default_cache_dir
 
     shape = LLAMA7B if scale == "paper" else TINYLLAMA
     folder = default_cache_dir() / "bench" / "qigen"
@@ -293,7 +293,7 @@ def _llama_cpp_random_table(scale: str, log: Callable[[str], None], threads: int
 
 def bench(scale: str = "quick", log: Callable[[str], None] = lambda _m: None) -> BenchReport:
     """Run the QIGen benchmark at ``scale`` ("quick" or "paper")."""
-    from mlroundup.kernels.cpu import cpu_model, kernel_features
+    from mlroundup.utils.cpu import cpu_model, kernel_features
 
     threads = _threads()
     report = BenchReport("qigen", "QIGen generated kernels")

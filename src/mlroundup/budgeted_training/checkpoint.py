@@ -1,16 +1,13 @@
-"""Checkpoints written atomically: a kill mid-write never leaves a corrupt checkpoint.
-
-The payload is written to a temporary file in the same folder, flushed and fsynced, then moved over
-the final name with ``os.replace`` (atomic on POSIX and Windows), and the folder is fsynced. A crash
-at any point leaves either the previous checkpoint or the new one, never a torn file.
+"""Checkpoints written atomically (:func:`mlroundup.utils.files.atomic_writer`): a kill mid-write
+never leaves a corrupt checkpoint, only the previous one or the new one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
+
+from mlroundup.utils.files import atomic_writer
 
 
 def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> Path:
@@ -24,23 +21,8 @@ def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> Path:
     import torch
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    with contextlib.suppress(OSError):  # make the rename durable (not possible on every platform)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with atomic_writer(path) as fh:
+        torch.save(payload, fh)
     return path
 
 

@@ -57,7 +57,7 @@ WORK_SEPARATOR = "\n\n\n"
 def data_dir() -> Path:
     """Folder holding downloaded data: ``<cache>/data`` (cache: ``$MLROUNDUP_CACHE`` or
     ``$XDG_CACHE_HOME/mlroundup``, default ``~/.cache/mlroundup``)."""
-    from mlroundup.experiments.runner import default_cache_dir
+    from mlroundup.utils.paths import default_cache_dir
 
     return default_cache_dir() / "data"
 

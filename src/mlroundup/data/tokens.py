@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mlroundup.utils.files import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -71,24 +72,11 @@ def cached_stream(text_fn, tokenizer, key: str, cache_dir: Path | str, name: str
         text = text_fn()
         ids = np.asarray(tokenizer.encode(text)).astype(np.uint16)
         meta = {"n_tokens": int(ids.size), "n_chars": len(text), "name": name}
-        _atomic_write_bytes(bin_path, ids.tobytes())
-        _atomic_write_bytes(meta_path, json.dumps(meta).encode())
+        atomic_write_bytes(bin_path, ids.tobytes())
+        atomic_write_bytes(meta_path, json.dumps(meta).encode())
     meta = json.loads(meta_path.read_text())
     tokens = np.memmap(bin_path, dtype=np.uint16, mode="r", shape=(meta["n_tokens"],))
     return TokenStream(tokens=tokens, n_chars=int(meta["n_chars"]), name=name)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 @dataclass(frozen=True)
@@ -138,7 +126,7 @@ def shakespeare(
     from mlroundup.data.tokenizers import CharTokenizer, get_tokenizer
 
     if cache_dir is None:
-        from mlroundup.experiments.runner import default_cache_dir
+        from mlroundup.utils.paths import default_cache_dir
 
         cache_dir = default_cache_dir()
     archive = shk.checked_archive(archive)  # exists, and has the pinned SHA-256
@@ -152,7 +140,7 @@ def shakespeare(
             alphabet_path.parent.mkdir(parents=True, exist_ok=True)
             text = "".join(shk.load_works(archive).values())
             alphabet = CharTokenizer.from_text(text).alphabet
-            _atomic_write_bytes(alphabet_path, alphabet.encode("utf-8"))
+            atomic_write_bytes(alphabet_path, alphabet.encode("utf-8"))
         tok = CharTokenizer(alphabet_path.read_bytes().decode("utf-8"))
     else:
         tok = get_tokenizer(tokenizer)

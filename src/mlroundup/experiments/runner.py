@@ -36,6 +36,8 @@ from mlroundup.experiments.schema import (
     jsonable,
     overall_verdict,
 )
+from mlroundup.utils.files import atomic_write_text
+from mlroundup.utils.paths import default_cache_dir
 
 T = TypeVar("T")
 
@@ -99,15 +101,6 @@ class RunContext:
             self.progress.console.log(message)
 
 
-def default_cache_dir() -> Path:
-    """``$MLROUNDUP_CACHE`` or ``$XDG_CACHE_HOME/mlroundup`` (default ``~/.cache/mlroundup``)."""
-    env = os.environ.get("MLROUNDUP_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mlroundup"
-
-
 def git_commit() -> str | None:
     """HEAD of the git checkout holding this package, with ``+dirty`` if it has changes; else None."""
     here = Path(__file__).resolve().parent
@@ -143,7 +136,7 @@ def package_versions(names: Sequence[str] = RECORDED_PACKAGES) -> dict[str, str 
 
 def machine_info() -> dict[str, Any]:
     """CPU model, instruction-set features, core count, Python and platform of this machine."""
-    from mlroundup.kernels.cpu import cpu_model, kernel_features
+    from mlroundup.utils.cpu import cpu_model, kernel_features
 
     return {
         "python": platform.python_version(),
@@ -374,9 +367,7 @@ def reproduce(
         },
         "experiments": entries,
     }
-    tmp = run_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
-    os.replace(tmp, run_dir / "results.json")
+    atomic_write_text(run_dir / "results.json", json.dumps(document, indent=2))
     write_html(document, run_dir)
     if not point_latest(out, run_dir):
         console.log(f"[yellow]warning:[/] {out / 'latest'} is not our link; left it alone")

@@ -1,6 +1,7 @@
 """Shared kernel machinery, free of any method's logic.
 
-* :mod:`mlroundup.kernels.cpu`: CPU model and instruction-set features;
+* CPU model, instruction-set features and cache sizes live in the shared utility layer,
+  :mod:`mlroundup.utils.cpu`;
 * :mod:`mlroundup.kernels.build`: compile generated C at first use, cache it per user, load it with
   :mod:`ctypes` and pass NumPy arrays without copying;
 * :mod:`mlroundup.kernels.autotune`: time candidates (warm-up, median of repeats) and remember the

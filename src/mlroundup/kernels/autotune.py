@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlroundup.kernels._files import atomic_write_bytes, file_lock
 from mlroundup.kernels.build import kernel_cache_dir
-from mlroundup.kernels.cpu import cpu_model, kernel_features
+from mlroundup.utils.cpu import cpu_model, kernel_features
+from mlroundup.utils.files import atomic_write_bytes, file_lock
 
 TUNE_FILE = "autotune.json"
 

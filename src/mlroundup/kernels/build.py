@@ -2,7 +2,7 @@
 
 A kernel module is C source text (usually generated) plus compiler flags. :func:`load_library`
 compiles it once into a shared library under the user cache folder
-(:func:`mlroundup.experiments.runner.default_cache_dir` ``/ "kernels"``) and loads it with
+(:func:`mlroundup.utils.paths.default_cache_dir` ``/ "kernels"``) and loads it with
 :mod:`ctypes`; later calls, in this process or another, reuse the cached file. NumPy arrays are passed
 to the loaded functions without copying through :func:`ptr`.
 
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlroundup.kernels._files import atomic_write_bytes, file_lock, temp_path
-from mlroundup.kernels.cpu import cpu_model, kernel_features
+from mlroundup.utils.cpu import cpu_model, kernel_features
+from mlroundup.utils.files import atomic_write_bytes, file_lock, temp_path
 
 #: Flags every build gets: optimized, position-independent shared library, C11.
 BASE_FLAGS: tuple[str, ...] = ("-O3", "-std=c11", "-fPIC", "-shared")
@@ -120,7 +120,7 @@ def cache_key(source: str, compiler: Compiler, flags: Sequence[str]) -> str:
 def kernel_cache_dir(cache_dir: Path | str | None = None) -> Path:
     """``<cache_dir>/kernels`` (default: the user cache folder of ``mlroundup``)."""
     if cache_dir is None:
-        from mlroundup.experiments.runner import default_cache_dir
+        from mlroundup.utils.paths import default_cache_dir
 
         cache_dir = default_cache_dir()
     return Path(cache_dir) / "kernels"

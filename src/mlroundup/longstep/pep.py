@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlroundup.utils.threads import blas_threads
+
 __all__ = ["PEPResult", "worst_case", "interpolation_matrices"]
 
 _SQRT2 = float(np.sqrt(2.0))
@@ -973,20 +975,8 @@ def worst_case(
         raise ValueError(f"invalid max_rounds={max_rounds!r}: must be an integer >= 1")
     t0 = time.perf_counter()
     c0 = time.process_time()
-    with _blas_single_thread():
+    with blas_threads(1):  # small dense blocks; OpenBLAS spinning slowed them 10x when shared
         return _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0)
-
-
-def _blas_single_thread():
-    """Limit BLAS to one thread: the dense blocks here are small (``<= ~2000``), and on a shared
-    machine OpenBLAS's spinning worker threads slow them down by an order of magnitude."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0) -> PEPResult:

@@ -88,7 +88,7 @@ def _sha256(path: Path) -> str:
 def cache_path(cache_dir: Path | str | None = None) -> Path:
     """Folder of the converted float32 model (it may not exist yet)."""
     if cache_dir is None:
-        from mlroundup.experiments.runner import default_cache_dir
+        from mlroundup.utils.paths import default_cache_dir
 
         cache_dir = default_cache_dir()
     src = gguf_path()

@@ -19,7 +19,6 @@ The forward pass follows transformers' ``LlamaForCausalLM`` (RMSNorm, rotary emb
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from mlroundup.qigen.codegen import ISAS
 from mlroundup.qigen.driver import DecodeDriver
 from mlroundup.qigen.kernels import best_isa, default_threads
 from mlroundup.qigen.quant import QuantizedWeight, quantize_rtn
+from mlroundup.utils.threads import blas_threads
 
 
 @dataclass
@@ -109,29 +109,6 @@ def _quantized(module: Any, name: str) -> QuantizedWeight:
     if module.bias is not None:
         raise ValueError(f"{name} has a bias; LLaMA projections have none")
     return module.packed.to_quantized()
-
-
-_BLAS: list = []  # the threadpoolctl controller, made once (scanning the loaded libraries ~1 ms)
-
-
-def _blas_one_thread() -> Any:
-    """A context in which NumPy's BLAS runs on one thread.
-
-    Its worker threads busy-wait after a product (OpenBLAS's default), so a multi-threaded
-    attention ``np.matmul`` between two kernel calls leaves a thread spinning on a core the
-    kernels' OpenMP threads need: it halved the prompt speed of a 1.1B model on 2 cores here.
-    Without threadpoolctl, a no-op."""
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS.append(ThreadpoolController())
-        except ImportError:  # pragma: no cover - threadpoolctl ships with the qigen extra
-            _BLAS.append(None)
-    if _BLAS[0] is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return _BLAS[0].limit(limits=1, user_api="blas")
-
 
 def _rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     var = np.mean(x * x, axis=-1, keepdims=True)
@@ -464,7 +441,10 @@ class QuantizedLlama:
             If ``tokens`` is empty, holds a non-integer or an id outside the vocabulary, or
             would run past ``max_seq_len``.
         """
-        with _blas_one_thread():
+        # NumPy's BLAS on one thread: its workers busy-wait after a product (OpenBLAS's
+        # default), so a threaded attention matmul between kernel calls left a thread spinning on
+        # a core the kernels' OpenMP threads need (half the prompt speed of a 1.1B model here)
+        with blas_threads(1):
             return self._forward(tokens)
 
     def _forward(self, tokens: Any) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Compile, bind and autotune the generated kernels; run quantized products on NumPy arrays.
 
 :func:`available_isas` lists the vocabularies this CPU can run (from
-:mod:`mlroundup.kernels.cpu`); :func:`compile_kernel` builds one :class:`KernelSpec` through the
+:mod:`mlroundup.utils.cpu`); :func:`compile_kernel` builds one :class:`KernelSpec` through the
 shared compile cache (:mod:`mlroundup.kernels.build`) and returns a bound :class:`Kernel`;
 :func:`candidates` is the one list of specs that drives the tests, the autotuner and the benchmark;
 :func:`tune` picks the fastest GEMV and GEMM for a (shape, bits, group size) and remembers it
@@ -21,22 +21,12 @@ import numpy as np
 
 from mlroundup.kernels import autotune as _autotune
 from mlroundup.kernels.build import CompileError, load_library, ptr
-from mlroundup.kernels.cpu import cpu_features
 from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate, panel_tiles
 from mlroundup.qigen.layout import PackedWeight, unit_shape
+from mlroundup.utils.cpu import has_features
+from mlroundup.utils.threads import default_threads
 
 _I64 = ctypes.c_int64
-
-
-def default_threads() -> int:
-    """Threads for the kernels: ``$MLROUNDUP_THREADS`` or the CPUs this process may use."""
-    env = os.environ.get("MLROUNDUP_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS
-        return os.cpu_count() or 1
 
 
 #: Most threads a kernel call accepts (OpenMP allocates per-thread state up front).
@@ -64,7 +54,7 @@ def check_threads(threads: int | None) -> int:
 
 def isa_supported(isa: str) -> bool:
     """True when this CPU reports every feature the ISA's code needs (portable: always)."""
-    return all(f in cpu_features() for f in ISAS[isa].features)
+    return has_features(ISAS[isa].features)
 
 
 def available_isas() -> list[str]:

@@ -1,25 +1,24 @@
 """Speed measurements shared by ``mlroundup bench qigen`` and the QIGen experiment.
 
-* :func:`read_bandwidth`: STREAM-style read bandwidth (bytes/s) of this machine, measured by a
-  summing kernel compiled here, threaded like the GEMV kernels;
 * :func:`gemv_throughput`: seconds and GB/s of weight data per GEMV for a shape, with the
   weights resident in cache (one matrix, reused) or streamed from DRAM (a rotation of copies
   whose total exceeds four times the last-level cache, as consecutive layers do in decoding).
 
-Shapes come from real models (:data:`SHAPES`).
+Shapes come from real models (:data:`SHAPES`). The machine's read bandwidth, the bound these
+are compared with, is :func:`mlroundup.kernels.bandwidth.read_bandwidth` (re-exported here).
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from mlroundup.kernels.autotune import median_time
-from mlroundup.kernels.build import load_library, ptr
+from mlroundup.kernels.bandwidth import last_level_cache_bytes, read_bandwidth
+
+__all__ = ["SHAPES", "GemvTiming", "gemv_throughput", "last_level_cache_bytes", "read_bandwidth"]
 
 #: (name, N output rows, K input channels): SmolLM2-135M and LLaMA-7B linear layers.
 SHAPES: dict[str, tuple[int, int]] = {
@@ -31,57 +30,6 @@ SHAPES: dict[str, tuple[int, int]] = {
     "llama7b gate/up 11008x4096": (11008, 4096),
     "llama7b down 4096x11008": (4096, 11008),
 }
-
-_SUM_SRC = """
-#include <stdint.h>
-typedef float vf_ __attribute__((vector_size(32)));
-float mlr_read_sum(const float* a, int64_t n, int nthreads) {
-    float total = 0.0f;
-    const int64_t nv = n / 32;
-    #pragma omp parallel for num_threads(nthreads) reduction(+:total) schedule(static)
-    for (int64_t i = 0; i < nv; i++) {
-        const vf_* p = (const vf_*)(a + 32 * i);
-        vf_ s = (p[0] + p[1]) + (p[2] + p[3]);
-        total += s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-    }
-    return total;
-}
-"""
-
-
-def last_level_cache_bytes() -> int:
-    """Size of the largest CPU cache Linux reports (fallback 32 MiB)."""
-    best = 0
-    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
-        try:
-            txt = f.read_text().strip().upper()
-            mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(txt[-1], 1)
-            best = max(best, int(txt.rstrip("KMG")) * mult)
-        except (OSError, ValueError):
-            continue
-    return best or 32 << 20
-
-
-def read_bandwidth(nbytes: int, threads: int, repeats: int = 5) -> float:
-    """Read bandwidth in bytes/s summing a float32 array of ``nbytes`` bytes with ``threads``.
-
-    The build uses the host's vector width (``-march=native``); the array is aligned to 32 bytes.
-    """
-    import os
-
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    lib = load_library(_SUM_SRC, "mlr_read_sum", ("-march=native", "-fopenmp"))
-    fn = lib.mlr_read_sum
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
-    fn.restype = ctypes.c_float
-    n = max(32, nbytes // 4 // 32 * 32)
-    buf = np.ones(n + 8, np.float32)
-    off = (-buf.ctypes.data % 32) // 4
-    a = buf[off : off + n]
-    p = ptr(a)
-    t = median_time(lambda: fn(p, n, threads), warmup=2, repeats=repeats)
-    return a.nbytes / t
-
 
 @dataclass(frozen=True)
 class GemvTiming:

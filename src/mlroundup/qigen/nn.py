@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlroundup.qigen.codegen import KernelSpec
+from mlroundup.qigen.codegen import ISAS, KernelSpec
 from mlroundup.qigen.kernels import (
     I8_GEMM_MR,
     Kernel,
@@ -50,7 +50,6 @@ from mlroundup.qigen.kernels import (
     spec_group,
     tune,
 )
-from mlroundup.qigen.codegen import ISAS
 from mlroundup.qigen.layout import (
     PackedWeight,
     check_group_size,
@@ -60,6 +59,7 @@ from mlroundup.qigen.layout import (
     unpack_rows,
 )
 from mlroundup.qigen.quant import QuantizedWeight, quantize_gptq, quantize_rtn
+from mlroundup.utils.threads import blas_threads
 
 METHODS = ("rtn", "gptq")
 #: Name and version of the canonical checkpoint layout (the ``qformat`` entry of a state_dict).
@@ -411,19 +411,6 @@ class _Stop(Exception):
     pass
 
 
-def _one_blas_thread():
-    """Limit NumPy's BLAS to one thread (if threadpoolctl is installed): GPTQ's small products
-    gain nothing from BLAS threads, and on a busy machine their spinning made one decoder layer
-    2-3x slower."""
-    import contextlib
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def gptq_layerwise(
     model: nn.Module,
     calibration: Sequence[torch.Tensor],
@@ -500,7 +487,7 @@ def gptq_layerwise(
     hidden, rest, kwargs = captured["args"][0], captured["args"][1:], captured["kwargs"]
     names = {id(m): name for name, m in model.named_modules()}
     out: dict[str, QuantizedWeight] = {}
-    with ThreadPoolExecutor(threads or default_threads()) as pool, _one_blas_thread():
+    with ThreadPoolExecutor(threads or default_threads()) as pool, blas_threads(1):
         for i, block in enumerate(blocks):
             layers = [m for _n, m in _linears(block, skip)]
             inputs: dict[int, list] = {id(m): [] for m in layers}  # the x^T x each one saw

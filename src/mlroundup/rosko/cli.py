@@ -29,10 +29,10 @@ def info(m: int, k: int, n: int, sparsity: float, threads: int | None) -> None:
       mlroundup rosko info
       mlroundup rosko info -m 1536 -k 576 -n 256 --sparsity 0.95
     """
-    from mlroundup.kernels.cpu import cache_sizes, cpu_model
     from mlroundup.rosko.codegen import ISAS
     from mlroundup.rosko.matmul import available_isas, default_threads
     from mlroundup.rosko.tiling import block_sizes
+    from mlroundup.utils.cpu import cache_sizes, cpu_model
 
     threads = threads or default_threads()
     runnable = available_isas()

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mlroundup.kernels.autotune import time_callable
+from mlroundup.utils.threads import blas_threads
 
 #: Sparsities of the sweep (fraction of zeros), as in the issue: 50% ... 99.9%.
 SPARSITIES: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999)
@@ -198,7 +199,7 @@ def time_peers(
         check_agreement(runs, ref)
     times: dict[str, float | None] = {}
     missing: dict[str, str] = {}
-    with _blas_threads(1) if cpu else contextlib.nullcontext():
+    with blas_threads(1, user_api=None) if cpu else contextlib.nullcontext():
         for name in peers:
             fn = runs[name]
             if isinstance(fn, str):
@@ -208,18 +209,6 @@ def time_peers(
     return times, missing
 
 
-@contextlib.contextmanager
-def _blas_threads(n: int):
-    """Limit NumPy's BLAS (and any other threadpoolctl-visible pool) to ``n`` threads."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=n):
-        yield
-
-
 def best_time(fn: Callable[[], object], repeats: int, cpu: bool = False) -> float:
     """Seconds of the fastest of ``repeats`` calls of ``fn`` after one untimed warm-up.
 
@@ -227,14 +216,6 @@ def best_time(fn: Callable[[], object], repeats: int, cpu: bool = False) -> floa
     """
     clock = time.process_time if cpu else time.perf_counter
     return min(time_callable(fn, warmup=1, repeats=repeats, clock=clock))
-
-
-def copy_bandwidth_gbs(n_bytes: int = 256 * 2**20, repeats: int = 3) -> float:
-    """Memory bandwidth in GB/s from a large NumPy copy (bytes read + bytes written per second)."""
-    src = np.ones(n_bytes // 4, np.float32)
-    dst = np.empty_like(src)
-    t = best_time(lambda: np.copyto(dst, src), repeats=repeats)
-    return 2 * n_bytes / t / 1e9
 
 
 def blas_info() -> str:

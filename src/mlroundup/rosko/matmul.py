@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import threading
 from typing import Any
 
 import numpy as np
 
 from mlroundup.kernels.build import load_library
-from mlroundup.kernels.cpu import cpu_features
 from mlroundup.rosko.codegen import ISAS, Isa, generate, kernel_name
 from mlroundup.rosko.packing import PackedSparse, pack
 from mlroundup.rosko.tiling import BlockSizes, choose_mc_nc, choose_mr_nr, choose_prefetch
+from mlroundup.utils.cpu import has_features
+from mlroundup.utils.threads import default_threads
 
 _MAX_THREADS = 64
 
@@ -35,7 +35,7 @@ def isa_supported(name: str) -> bool:
     """Whether this CPU can run the ``name`` kernels (the portable path always can)."""
     if name not in ISAS:
         raise ValueError(f"unknown isa {name!r}; valid: {', '.join(ISAS)}")
-    return set(ISAS[name].features) <= cpu_features()
+    return has_features(ISAS[name].features)
 
 
 def available_isas() -> list[str]:
@@ -45,14 +45,6 @@ def available_isas() -> list[str]:
 
 def _available() -> tuple[str, ...]:
     return tuple(name for name in ISAS if isa_supported(name))
-
-
-def default_threads() -> int:
-    """Threads to use: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _isa(name: str | None) -> Isa:

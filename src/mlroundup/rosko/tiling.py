@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mlroundup.kernels.cpu import cache_sizes
+from mlroundup.utils.cpu import cache_sizes
 
 _FLOAT = 4
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlroundup.self_consistency.select import select
+from mlroundup.utils.files import atomic_write_text
 
 #: Bump when sampling changes in a way that changes the samples.
 SAMPLER_VERSION = 1
@@ -135,10 +135,7 @@ def cached_samples(
         max_batch=spec.max_batch,
         progress=progress,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"samples": [[s.to_json() for s in r] for r in rows]}), "utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"samples": [[s.to_json() for s in r] for r in rows]}))
     return rows, False
 
 

@@ -95,6 +95,12 @@ def cpu_features() -> frozenset[str]:
     return frozenset(f for f in flags if not any(fnmatch.fnmatchcase(f, p) for p in off))
 
 
+def has_features(features) -> bool:
+    """True when this CPU reports every flag in ``features`` (an empty set: always), e.g. the
+    ``features`` of an ISA path of a kernel family; the one check both kernel families use."""
+    return set(features) <= cpu_features()
+
+
 def kernel_features() -> list[str]:
     """The subset of :func:`cpu_features` in :data:`KNOWN_FEATURES`, sorted; used in run metadata."""
     feats = cpu_features()

@@ -1,0 +1,71 @@
+"""The shared utility layer (mlroundup.utils). Oracles: the file system's own state after an
+injected failure, the environment variables' documented meaning, torch's own thread getter."""
+
+import os
+
+import pytest
+
+from mlroundup.utils import files, paths, threads
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
+    target = tmp_path / "out.json"
+    files.atomic_write_text(target, "old")
+    with pytest.raises(OSError, match="injected"), files.atomic_writer(target) as fh:
+        fh.write(b"half")
+        raise OSError("disk full (injected)")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left
+    synced = []
+    monkeypatch.setattr(files.os, "fsync", lambda fd: synced.append(fd))
+    files.atomic_write_bytes(tmp_path / "sub" / "new.bin", b"\x00\x01")
+    assert (tmp_path / "sub" / "new.bin").read_bytes() == b"\x00\x01"
+    assert len(synced) == 2  # the file's data, then the folder holding the rename
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLROUNDUP_CACHE", str(tmp_path / "c"))
+    assert paths.default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("MLROUNDUP_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert paths.default_cache_dir() == tmp_path / "xdg" / "mlroundup"
+
+
+def test_default_threads_reads_mlroundup_threads(monkeypatch):
+    monkeypatch.delenv(threads.THREADS_ENV, raising=False)
+    assert threads.default_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(threads.THREADS_ENV, "3")
+    assert threads.default_threads() == 3
+    for bad in ("0", "-2", "two"):
+        monkeypatch.setenv(threads.THREADS_ENV, bad)
+        with pytest.raises(ValueError, match="MLROUNDUP_THREADS"):
+            threads.default_threads()
+
+
+def test_every_kernel_family_uses_the_one_default_threads(monkeypatch):
+    from mlroundup.qigen import kernels as qk
+    from mlroundup.rosko import matmul as rm
+
+    monkeypatch.setenv(threads.THREADS_ENV, "5")
+    assert qk.default_threads() == rm.default_threads() == 5
+
+
+def test_thread_limits_are_restored():
+    torch = pytest.importorskip("torch")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = torch.get_num_threads()
+    with threads.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        with threads.torch_threads(0):
+            pass
+    import numpy  # noqa: F401  (loads the BLAS threadpoolctl reports)
+
+    def blas():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    outside = blas()
+    with threads.blas_threads(1):
+        assert set(blas()) <= {1}
+    assert blas() == outside
