@@ -39,6 +39,8 @@ import contextlib
 import functools
 import os
 import resource
+import secrets
+import selectors
 import shutil
 import signal
 import subprocess
@@ -72,7 +74,15 @@ def _mlroundup_guard(_root):
         except Exception:
             return False
         return p == _root or p.startswith(_root + _sep)
+    _frames = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "gi_yieldfrom")
     def hook(event, args):
+        if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents",
+                     "sys._current_frames", "sys.setprofile", "sys.settrace",
+                     "sys._getframemodulename") or (
+                event == "object.__getattr__" and len(args) > 1 and args[1] in _frames) or (
+                event == "sys._getframe" and args and getattr(args[0], "f_code", None) is not None
+                and args[0].f_code.co_name == "_mlroundup_run"):
+            raise PermissionError(f"sandbox: {event} is not allowed")
         if event.startswith(_blocked):
             if event in ("os.remove", "os.rmdir", "os.mkdir", "os.rename", "os.chmod",
                          "os.truncate", "shutil.rmtree") and args and isinstance(args[0], (str, bytes)) \
@@ -90,6 +100,33 @@ def _mlroundup_guard(_root):
 _mlroundup_guard(_s.argv[1])
 del _mlroundup_guard, _s
 """
+
+# Runs the program (main.py in the working directory) and prints the per-run token only when the
+# program's last line has run: an exit (SystemExit, os._exit), a kill or a timeout never prints
+# it. The token arrives on stdin, which is closed before the program's first line, and is kept
+# only in this function's frame (the audit hook refuses the usual routes to it).
+_RUNNER = r"""
+def _mlroundup_run():
+    import os, sys
+    tok = b""
+    while len(tok) < 32:
+        chunk = os.read(0, 32 - len(tok))
+        if not chunk:
+            break
+        tok += chunk
+    os.close(0)
+    path = os.path.join(sys.argv[1], "main.py")
+    with open(path, encoding="utf-8") as f:
+        code = compile(f.read(), path, "exec")
+    exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, b"\n" + tok + b"\n")
+_mlroundup_run()
+"""
+_TOKEN_BYTES = 16  # hex: 32 characters
+#: Characters kept of each of stdout and stderr: the first and the last half of this.
+OUTPUT_KEEP = 8192
 
 
 @dataclass(frozen=True)
@@ -143,11 +180,13 @@ class ExecResult:
     Attributes
     ----------
     status : {"passed", "failed", "timeout"}
-        ``passed`` only when the program exited with status 0 before the deadline.
+        ``passed`` only when the program ran to its last line and exited with status 0 before
+        the deadline (see :func:`run_python`).
     returncode : int or None
         Exit status (negative: killed by that signal; None: killed at the deadline).
     stdout, stderr : str
-        The last 4,000 characters of each.
+        Each capped at :data:`OUTPUT_KEEP` characters: the head and the tail, joined by a line
+        saying how many bytes were left out.
     wall_s : float
         Wall time, seconds.
     protections : dict
@@ -277,9 +316,21 @@ def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = Tr
     Returns
     -------
     ExecResult
-        ``passed`` iff the program exited 0 within ``limits.timeout_s``. A program that breaks a
-        limit is killed or gets an error, and is reported ``failed`` or ``timeout``; the caller
-        is unaffected.
+        ``passed`` iff the program ran to its last line and exited 0 within
+        ``limits.timeout_s``: a runner prints an unguessable per-run token (sent on stdin, closed
+        before the program starts) only after the program returns, and the parent requires it as
+        the last line of stdout. ``SystemExit`` (``sys.exit``, ``exit()``, ``quit()``),
+        ``os._exit``, a signal and a timeout are therefore failures whatever the exit status.
+        Output is read as it comes and capped (:data:`OUTPUT_KEEP`), so the caller's memory
+        stays bounded whatever the program writes. A program that breaks a limit is killed or
+        gets an error, and is reported ``failed`` or ``timeout``; the caller is unaffected.
+
+    Notes
+    -----
+    Against a program written to forge completion (walking the interpreter's frames to the
+    runner's and printing its token) the token is best effort, like the audit hook that refuses
+    the usual routes there (``gc`` scans, traceback and generator frames, ``sys._getframe`` of
+    the runner): the kernel layers bound what such a program can do, not whether it is scored.
 
     Raises
     ------
@@ -298,32 +349,41 @@ def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = Tr
             os.chown(workdir, _NOBODY, _NOBODY)
         prog = os.path.join(workdir, "main.py")
         with open(prog, "w", encoding="utf-8") as f:
-            f.write((_GUARD if audit_hook else "") + "\n" + code)
+            f.write(code)
+        runner = os.path.join(workdir, ".runner.py")
+        with open(runner, "w", encoding="utf-8") as f:
+            f.write((_GUARD if audit_hook else "") + "\n" + _RUNNER)
         if plan["uid_prefix"]:
-            os.chown(prog, _NOBODY, _NOBODY)
+            for path in (prog, runner):
+                os.chown(path, _NOBODY, _NOBODY)
         uid = _NOBODY if plan["uid_prefix"] else os.getuid()
         # the limit counts every process of that user: allow what is already running, plus ours
         nproc = _nproc_in_use(uid) + limits.max_processes + (0 if plan["uid_prefix"] else 2)
-        cmd = [*plan["prefix"], *plan["uid_prefix"], str(plan["python"]), "-I", "-B", prog, workdir]
+        cmd = [*plan["prefix"], *plan["uid_prefix"], str(plan["python"]), "-I", "-B", runner,
+               workdir]  # fmt: skip
         env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
+        token = secrets.token_hex(_TOKEN_BYTES).encode()
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=functools.partial(_preexec, limits, nproc),  # noqa: PLW1509
         )
         try:
-            out, err = proc.communicate(timeout=limits.timeout_s)
-            rc: int | None = proc.returncode
-            status = "passed" if rc == 0 else "failed"
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out, err = proc.communicate()
-            rc, status = None, "timeout"
+            with contextlib.suppress(OSError):
+                proc.stdin.write(token)
+                proc.stdin.close()
+            out, err, timed_out = _read_bounded(proc, started + limits.timeout_s)
+            if timed_out:
+                rc, status = None, "timeout"
+            else:
+                rc = proc.wait()
+                done = out.ends_with_line(token)
+                status = "passed" if rc == 0 and done else "failed"
         finally:
             _kill_group(proc)
     finally:
@@ -331,11 +391,81 @@ def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = Tr
     return ExecResult(
         status=status,
         returncode=rc,
-        stdout=out.decode("utf-8", "replace")[-4000:],
-        stderr=err.decode("utf-8", "replace")[-4000:],
+        stdout=out.text(drop=token),
+        stderr=err.text(),
         wall_s=time.perf_counter() - started,
         protections=prot,
     )
+
+
+class _Capped:
+    """The head and the tail of a stream, at most :data:`OUTPUT_KEEP` bytes in all."""
+
+    def __init__(self) -> None:
+        self.head = bytearray()
+        self.tail = b""
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        half = OUTPUT_KEEP // 2
+        self.total += len(chunk)
+        room = half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail = (self.tail + chunk)[-half:]
+
+    @property
+    def cut(self) -> int:
+        return self.total - len(self.head) - len(self.tail)
+
+    def ends_with_line(self, line: bytes) -> bool:
+        """Whether the stream's last non-empty line is ``line``."""
+        end = self.tail if self.cut else bytes(self.head) + self.tail  # the stream's last bytes
+        return (b"\n" + end.rstrip(b"\n")).endswith(b"\n" + line)
+
+    def text(self, drop: bytes | None = None) -> str:
+        """The kept text, without a last line equal to ``drop``."""
+        whole = bytes(self.head) + self.tail if not self.cut else None
+        if whole is not None:
+            if drop and self.ends_with_line(drop):
+                whole = whole.rstrip(b"\n")[: -len(drop)].rstrip(b"\n")
+                whole += b"\n" if whole else b""
+            return whole.decode("utf-8", "replace")
+        tail = self.tail
+        if drop and self.ends_with_line(drop):
+            tail = tail.rstrip(b"\n")[: -len(drop)].rstrip(b"\n") + b"\n"
+        mid = f"\n[... {self.cut} bytes left out ...]\n".encode()
+        return (bytes(self.head) + mid + tail).decode("utf-8", "replace")
+
+
+def _read_bounded(proc: subprocess.Popen, deadline: float) -> tuple[_Capped, _Capped, bool]:
+    """Read the child's stdout and stderr as they come, keeping only their heads and tails, until
+    both close or ``deadline`` (perf_counter seconds) passes; True in the last slot on timeout."""
+    out, err = _Capped(), _Capped()
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, out)
+    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    try:
+        while sel.get_map():
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return out, err, True
+            for key, _ in sel.select(timeout=left):
+                chunk = os.read(key.fd, 1 << 16)
+                if chunk:
+                    key.data.add(chunk)
+                else:
+                    sel.unregister(key.fileobj)
+        # both pipes closed: the program is gone (or detached); give it until the deadline
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
+        except subprocess.TimeoutExpired:
+            return out, err, True
+        return out, err, False
+    finally:
+        sel.close()
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
