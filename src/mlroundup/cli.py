@@ -6,6 +6,7 @@ with ``--debug`` or ``MLROUNDUP_DEBUG=1``).
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -16,40 +17,43 @@ from typing import Any
 import click
 
 from mlroundup import __version__
+from mlroundup.cli_types import FiniteFloatRange  # noqa: F401 - re-exported, its former home
+from mlroundup.experiments.registry import SCALES
 
 #: Per-method command groups, loaded only when invoked (``name -> "module:attribute"``).
 METHOD_COMMANDS: dict[str, str] = {
     "longstep": "mlroundup.longstep.cli:longstep",
     "budgeted-training": "mlroundup.budgeted_training.cli:group",
     "rosko": "mlroundup.rosko.cli:rosko",
-    "select": "mlroundup.self_consistency.cli:select_cmd",
-    "sample": "mlroundup.self_consistency.cli:sample_cmd",
+    "self-consistency": "mlroundup.self_consistency.cli:self_consistency",
     "qigen": "mlroundup.qigen.cli:qigen",
 }
 
-
-class FiniteFloatRange(click.FloatRange):
-    """``click.FloatRange`` that also rejects NaN and infinities (NaN passes every range
-    comparison, so plain ``FloatRange(0, 1)`` accepts it); a usage error, exit status 2."""
-
-    name = "finite float range"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        import math
-
-        rv = super().convert(value, param, ctx)
-        if not math.isfinite(rv):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return rv
+#: Former top-level names that still work: ``alias -> (group, subcommand)`` of METHOD_COMMANDS.
+ALIASES: dict[str, tuple[str, str]] = {
+    "select": ("self-consistency", "select"),
+    "sample": ("self-consistency", "sample"),
+}
 
 
 class _LazyGroup(click.Group):
-    """A group whose per-method subcommands are imported on first use, so startup stays fast."""
+    """A group whose per-method subcommands are imported on first use, so startup stays fast;
+    an alias in :data:`ALIASES` runs its group's subcommand and says so in the command list."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *METHOD_COMMANDS])
+        return sorted([*super().list_commands(ctx), *METHOD_COMMANDS, *ALIASES])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in ALIASES:
+            group_name, sub = ALIASES[cmd_name]
+            group = self.get_command(ctx, group_name)
+            target = group.get_command(ctx, sub) if isinstance(group, click.Group) else None
+            if target is None:  # pragma: no cover - ALIASES names a missing command
+                return None
+            alias = copy.copy(target)  # the group's own command stays as it is
+            alias.name = cmd_name
+            alias.short_help = f"Alias of `mlroundup {group_name} {sub}`."
+            return alias
         if cmd_name in METHOD_COMMANDS:
             module, _, attr = METHOD_COMMANDS[cmd_name].partition(":")
             return getattr(importlib.import_module(module), attr)
@@ -72,8 +76,8 @@ Examples:
   mlroundup reproduce longstep-certificates --scale paper --out runs/
   mlroundup bench longstep
   mlroundup longstep certify --pattern 1.5,4.9,1.5
-  mlroundup sample prompts.jsonl -n 10 --chat --out samples.jsonl
-  mlroundup select samples.jsonl --method consensus-wucs
+  mlroundup self-consistency sample prompts.jsonl -n 10 --chat --out samples.jsonl
+  mlroundup self-consistency select samples.jsonl --method consensus-wucs
 """,
 )
 @click.version_option(__version__, prog_name="mlroundup")
@@ -144,7 +148,7 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("names", nargs=-1)
 @click.option(
     "--scale",
-    type=click.Choice(["quick", "paper"]),
+    type=click.Choice(SCALES),
     default="quick",
     show_default=True,
     help="quick: ~90 s per experiment on 2 cores; paper: full-size versions.",
@@ -191,7 +195,7 @@ def reproduce(names: tuple[str, ...], scale: str, out: Path, seed: int, no_progr
 
 @cli.command()
 @click.argument("names", nargs=-1)
-@click.option("--scale", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option("--scale", type=click.Choice(SCALES), default="quick", show_default=True)
 @click.option(
     "--json",
     "json_path",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mlroundup.cli import FiniteFloatRange
+from mlroundup.cli_types import FiniteFloatRange
 
 _METHODS = ("baseline", "layer-stacking", "layer-drop", "selective-backprop", "lion", "sophia")
 

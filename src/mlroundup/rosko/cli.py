@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlroundup.cli import FiniteFloatRange
+from mlroundup.cli_types import FiniteFloatRange
 
 
 @click.group("rosko")

@@ -1,4 +1,6 @@
-"""``mlroundup select`` and ``mlroundup sample``: rerank sampled generations from JSONL files.
+"""``mlroundup self-consistency select|sample``: rerank sampled generations from JSONL files.
+
+``mlroundup select`` and ``mlroundup sample`` are aliases of the two (see ``mlroundup.cli``).
 
 Samples file (one JSON object per line, one line per prompt)::
 
@@ -22,7 +24,7 @@ from typing import IO, Any
 
 import click
 
-from mlroundup.cli import FiniteFloatRange
+from mlroundup.cli_types import FiniteFloatRange
 from mlroundup.self_consistency.select import METHODS
 
 
@@ -65,7 +67,19 @@ def _records(f: IO[str], source: str) -> Any:
         yield lineno, rec
 
 
-@click.command("select")
+@click.group("self-consistency")
+def self_consistency() -> None:
+    """Self-consistency for open-ended generation (arXiv 2307.06857): sample, then select.
+
+    \b
+    Examples:
+      mlroundup self-consistency sample prompts.jsonl -n 10 --chat --out samples.jsonl
+      mlroundup self-consistency select samples.jsonl --method consensus-wucs
+    (`mlroundup sample` and `mlroundup select` are aliases of these two.)
+    """
+
+
+@self_consistency.command("select")
 @click.argument("samples", type=click.File("r", encoding="utf-8"))
 @click.option(
     "--method",
@@ -103,15 +117,16 @@ def select_cmd(
       {"id": "p1", "generations": ["...", "..."],
        "tokens": [[...], [...]],    optional: token ids or strings per generation
        "logprobs": [[...], [...]]}  optional: one log-probability (<= 0) per token
-    consensus-wucs, wucs, mean-logprob and sum-logprob need "logprobs" (`mlroundup sample`
-    writes them); ucs, ngram, majority and random do not. With "tokens" the scores compare
-    those; otherwise generations are split by --tokenizer. Output: one object per prompt,
-    {"id", "index", "generation", "method", "scores"}.
+    consensus-wucs, wucs, mean-logprob and sum-logprob need "logprobs" (`mlroundup
+    self-consistency sample` writes them); ucs, ngram, majority and random do not. With
+    "tokens" the scores compare those; otherwise generations are split by --tokenizer. Output:
+    one object per prompt, {"id", "index", "generation", "method", "scores"}.
 
     \b
     Examples:
-      mlroundup select samples.jsonl --method consensus-wucs
-      mlroundup select samples.jsonl --method ucs --tokenizer whitespace --out chosen.jsonl
+      mlroundup self-consistency select samples.jsonl --method consensus-wucs
+      mlroundup self-consistency select samples.jsonl --method ucs --tokenizer whitespace
+      mlroundup self-consistency select samples.jsonl --out chosen.jsonl
     """
     import numpy as np
 
@@ -156,7 +171,7 @@ def select_cmd(
             f.write(json.dumps(row) + "\n")
 
 
-@click.command("sample")
+@self_consistency.command("sample")
 @click.argument("prompts", type=click.File("r", encoding="utf-8"))
 @click.option("-n", "n", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
@@ -182,14 +197,15 @@ def sample_cmd(
     out: Path | None,
 ) -> None:
     """Sample N generations per prompt from the bundled SmolLM2-135M-Instruct, with token
-    log-probabilities, as a samples file for `mlroundup select`.
+    log-probabilities, as a samples file for `mlroundup self-consistency select`.
 
     PROMPTS is JSONL with {"id", "prompt"} per line ('-': standard input).
 
     \b
     Examples:
-      mlroundup sample prompts.jsonl -n 10 --chat --max-new-tokens 32 --out samples.jsonl
-      mlroundup select samples.jsonl --method consensus-wucs
+      mlroundup self-consistency sample prompts.jsonl -n 10 --chat --out samples.jsonl
+      mlroundup self-consistency sample prompts.jsonl --max-new-tokens 32 --stop '\\n'
+      mlroundup self-consistency select samples.jsonl --method consensus-wucs
     """
     from mlroundup.models import load_smollm2
     from mlroundup.models.sampling import sample
