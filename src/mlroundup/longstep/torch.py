@@ -12,10 +12,12 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from mlroundup.utils.schedulers import ClosedFormResume
+
 __all__ = ["LongStepLR"]
 
 
-class LongStepLR(LRScheduler):
+class LongStepLR(ClosedFormResume, LRScheduler):
     """Learning rate ``h_k / L`` at step ``k``, cycling through a schedule ``h``.
 
     Parameters
@@ -44,8 +46,10 @@ class LongStepLR(LRScheduler):
     -----
     Call ``optimizer.step()`` then ``scheduler.step()`` once per gradient step. After
     construction the optimizer's lr is ``h_0/L``; after ``k`` calls to ``scheduler.step()`` it is
-    ``h_{k mod n}/L``. Only :meth:`get_lr` is implemented, so PyTorch's state_dict/resume
-    machinery applies unchanged.
+    ``h_{k mod n}/L``. Resuming gives the uninterrupted run's next rate whether the optimizer's
+    state is loaded before or after the scheduler is built
+    (:class:`mlroundup.utils.schedulers.ClosedFormResume`; torch's own schedulers need the
+    scheduler built first).
 
     References
     ----------

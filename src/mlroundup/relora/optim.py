@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from mlroundup.relora.schedule import jagged_cosine_lambda
+from mlroundup.utils.schedulers import ClosedFormResume
 
 RESET_MODES = ("reset", "random", "magnitude")
 
@@ -165,7 +166,7 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     return total
 
 
-class JaggedCosineLR(torch.optim.lr_scheduler.LambdaLR):
+class JaggedCosineLR(ClosedFormResume, torch.optim.lr_scheduler.LambdaLR):
     """ReLoRA's jagged cosine schedule as a PyTorch scheduler (:func:`jagged_cosine_lambda`).
 
     Parameters
@@ -179,6 +180,12 @@ class JaggedCosineLR(torch.optim.lr_scheduler.LambdaLR):
     ----------
     resets : tuple of int
         The restart steps: merge the adapters and reset the optimizer at these steps.
+
+    Notes
+    -----
+    Resuming gives the uninterrupted run's next rate whether the optimizer's state is loaded
+    before or after the scheduler is built (:class:`mlroundup.utils.schedulers.ClosedFormResume`;
+    torch's ``LambdaLR`` needs the scheduler built first).
 
     Examples
     --------
