@@ -107,3 +107,20 @@ def test_budget_shorter_than_one_step_is_a_clear_error(data):
         _run(M.Baseline(), data, seconds=0.05)
     with pytest.raises(BudgetTooSmallError, match="first step took"):
         train(tiny_model(), data, Budget(1e-9), SCHED, config=CFG)
+
+
+def test_budget_of_steps_is_validated():
+    """(Training on it is tested in tests/relora/test_method.py: res.steps == the steps asked.)"""
+    import pytest
+
+    from mlroundup.budgeted_training.budget import Budget
+
+    b = Budget.of_steps(7)
+    assert (b.kind, b.total, b.unit) == ("steps", 7.0, "steps")
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="steps"):
+            Budget.of_steps(bad)
+    with pytest.raises(ValueError, match="exactly one"):
+        Budget(seconds=1.0, steps=3)
+    with pytest.raises(ValueError, match="exactly one"):
+        Budget()

@@ -173,28 +173,64 @@ def _bilinear(xs: Sequence[int], ys: Sequence[int], z: np.ndarray, x: float, y: 
 
 @dataclass(frozen=True)
 class Budget:
-    """How much compute a run may use.
+    """How much compute a run may use: seconds (of the clock or of an RST table) or steps.
 
     Parameters
     ----------
-    seconds : float
+    seconds : float, optional
         > 0; wall-clock seconds, or reference seconds when ``table`` is given.
     table : RSTTable, optional
         Charge each pass from this table (reference system time) instead of the clock.
+    steps : int, optional
+        > 0; a budget of optimizer steps instead of seconds (each training step costs 1,
+        whatever it takes): arms compared at the same steps and tokens, as ReLoRA's Table 2.
+        Build it with :meth:`of_steps`.
+
+    Raises
+    ------
+    ValueError
+        Unless exactly one of ``seconds`` and ``steps`` is given, positive and finite (and
+        ``table`` only with ``seconds``).
     """
 
-    seconds: float
+    seconds: float | None = None
     table: RSTTable | None = None
+    steps: int | None = None
 
     def __post_init__(self) -> None:
+        if (self.seconds is None) == (self.steps is None):
+            raise ValueError("give a budget of seconds or of steps (exactly one)")
+        if self.steps is not None:
+            if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+                raise ValueError(f"invalid budget steps={self.steps!r}: a positive integer")
+            if self.table is not None:
+                raise ValueError("a budget of steps charges 1 per step: it takes no RST table")
+            return
         if not (isinstance(self.seconds, (int, float)) and math.isfinite(self.seconds)):
             raise ValueError(f"invalid budget seconds={self.seconds!r}")
         if self.seconds <= 0:
             raise ValueError(f"invalid budget seconds={self.seconds!r}: must be > 0")
 
+    @classmethod
+    def of_steps(cls, steps: int) -> Budget:
+        """A budget of ``steps`` optimizer steps."""
+        return cls(steps=steps)
+
     @property
     def kind(self) -> str:
+        """``"steps"``, ``"rst"`` (reference seconds from a table) or ``"wall"`` (the clock)."""
+        if self.steps is not None:
+            return "steps"
         return "rst" if self.table is not None else "wall"
+
+    @property
+    def total(self) -> float:
+        """The budget in its own unit (steps, or seconds)."""
+        return float(self.steps if self.steps is not None else self.seconds)  # type: ignore[arg-type]
+
+    @property
+    def unit(self) -> str:
+        return {"steps": "steps", "rst": "ref s", "wall": "s"}[self.kind]
 
 
 def calibrate(

@@ -36,6 +36,7 @@ from mlroundup.budgeted_training.distributed import (
 )
 from mlroundup.budgeted_training.model import per_token_loss
 from mlroundup.budgeted_training.schedule import BudgetSchedule
+from mlroundup.data.windows import batch_starts, windows  # noqa: F401  (public here too)
 
 LN2 = math.log(2.0)
 
@@ -183,27 +184,6 @@ class TrainResult:
         return [h["loss"] for h in self.history]
 
 
-def batch_starts(
-    seed: int, step: int, n_tokens: int, seq_len: int, batch: int, salt: int = 0
-) -> np.ndarray:
-    """Start offsets of the ``batch`` training windows of step ``step``, shape (batch,), int64.
-
-    Drawn uniformly from ``[0, n_tokens - seq_len - 1]`` by a generator seeded with
-    ``(seed, step, salt)``: the batch of a step does not depend on the steps before it.
-    """
-    rng = np.random.default_rng((seed, step, salt))
-    return rng.integers(0, n_tokens - seq_len, size=batch, dtype=np.int64)
-
-
-def windows(
-    tokens: np.ndarray, starts: np.ndarray, seq_len: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and next-token targets, each of shape (len(starts), seq_len), dtype int64."""
-    idx = starts[:, None] + np.arange(seq_len + 1)[None, :]  # (B, T+1)
-    seqs = torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))  # (B, T+1)
-    return seqs[:, :-1], seqs[:, 1:]
-
-
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -285,7 +265,7 @@ class Trainer:
     @property
     def fraction(self) -> float:
         """Budget used so far, in [0, 1]."""
-        return min(self.used / self.budget.seconds, 1.0)
+        return min(self.used / self.budget.total, 1.0)
 
     @property
     def n_layers(self) -> int:
@@ -350,6 +330,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- the loop
     def _charge(self, charges: Sequence[Charge], elapsed: float) -> float:
+        if self.budget.kind == "steps":
+            return float(sum(1 for c in charges if c.kind == "train"))
         if self.budget.table is not None:
             return self.budget.table.total(charges)
         return elapsed
@@ -383,7 +365,7 @@ class Trainer:
             c.pop(k)
         return {
             "config": c,
-            "budget_s": self.budget.seconds,
+            "budget_s": self.budget.total,
             "budget_kind": self.budget.kind,
             "rst_table": None if self.budget.table is None else self.budget.table.to_json(),
             "schedule": asdict(self.schedule),
@@ -456,7 +438,7 @@ class Trainer:
         bar = _Progress(budget, enabled=cfg.progress and self.world.main)
         tokens = 0
         try:
-            while self.used < budget.seconds and (
+            while self.used < budget.total and (
                 cfg.max_steps is None or self.step < cfg.max_steps
             ):
                 fraction = self.fraction
@@ -491,7 +473,7 @@ class Trainer:
                 charges = list(out.charges) + list(self.method.after_step(self))
                 elapsed = all_reduce_scalar(time.perf_counter() - t0, self.world, op="max")
                 charged = self._charge(charges, elapsed)
-                if self.step == 0 and budget.table is None and charged > budget.seconds:
+                if self.step == 0 and budget.kind == "wall" and charged > budget.seconds:
                     raise BudgetTooSmallError(
                         f"budget of {budget.seconds:g} s is shorter than one training step "
                         f"(the first step took {charged:.4g} s)"
@@ -536,16 +518,16 @@ class _Progress:
         self.bar = Progress(
             TextColumn("train"), BarColumn(), TextColumn("{task.fields[info]}"), transient=True
         )
-        self.task = self.bar.add_task("train", total=budget.seconds, info="")
+        self.task = self.bar.add_task("train", total=budget.total, info="")
         self.bar.start()
 
     def update(self, used: float, loss: float, tok_s: float) -> None:
         if self.bar is None:
             return
-        left = max(self.budget.seconds - used, 0.0)
-        unit = "ref s" if self.budget.kind == "rst" else "s"
+        left = max(self.budget.total - used, 0.0)
+        unit = self.budget.unit
         info = f"loss {loss:.3f} | {tok_s:,.0f} tok/s | {left:.1f} {unit} left"
-        self.bar.update(self.task, completed=min(used, self.budget.seconds), info=info)
+        self.bar.update(self.task, completed=min(used, self.budget.total), info=info)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -142,21 +142,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
 
 
 def step_budget(steps: int):
-    """A budget of ``steps`` optimizer steps: an RST table that charges 1 per training step.
-
-    The paper compares arms at the same number of steps and tokens (Table 2); this makes the
-    budgeted trainer do the same, independently of how long each arm's steps take.
+    """A budget of ``steps`` optimizer steps (:meth:`Budget.of_steps`): the paper compares arms at
+    the same number of steps and tokens (Table 2), independently of how long each arm's steps take.
     """
-    from mlroundup.budgeted_training.budget import Budget, RSTTable
+    from mlroundup.budgeted_training.budget import Budget
 
-    table = RSTTable(
-        batch_sizes=(1, 1 << 20),
-        layers=(0, 1 << 10),
-        train_s=[[1.0, 1.0], [1.0, 1.0]],
-        forward_s=[[0.0, 0.0], [0.0, 0.0]],
-        meta={"unit": "optimizer step"},
-    )
-    return Budget(seconds=float(steps), table=table)
+    return Budget.of_steps(steps)
 
 
 def _method(s: dict[str, Any], restarts: bool, reset: bool, jagged: bool, warm: bool, seed: int):
@@ -295,7 +286,7 @@ def _measure_cost(corpus, s: dict[str, Any], seed: int) -> dict[str, dict[str, f
     import torch
 
     from mlroundup.budgeted_training.model import GPT, PRESETS, GPTConfig, per_token_loss
-    from mlroundup.budgeted_training.trainer import batch_starts, windows
+    from mlroundup.data.windows import batch_starts, windows
     from mlroundup.relora.cost import compare_step_cost
 
     cfg = GPTConfig(vocab_size=corpus.vocab_size, block_size=s["seq_len"], **PRESETS[s["preset"]])
