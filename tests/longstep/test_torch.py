@@ -95,3 +95,40 @@ def test_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         LongStepLR(opt, args["schedule"], L=args["L"])
+
+
+@pytest.mark.parametrize("order", ["scheduler-first", "optimizer-first"])
+def test_resume_with_L_none_keeps_the_configured_base_lr(order):
+    # Oracle: the closed form lr_k = base_lr * h[k mod n] with the run's configured base_lr 0.25
+    # (L=None), i.e. the uninterrupted run. The resumed optimizer is built with another lr (9.0)
+    # and the saved optimizer state has lost its "initial_lr" (a checkpoint written by code that
+    # drops it): a scheduler built on that optimizer takes the decayed lr as its base (the classic
+    # resume bug); loading the scheduler's state must restore the configured base.
+    h = [1.5, 4.9, 1.5, 1.2]
+    cut, steps = 6, 13
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.25)
+    sched = LongStepLR(opt, h)
+    for _ in range(cut):
+        opt.step()
+        sched.step()
+    saved_opt, saved_sched = opt.state_dict(), sched.state_dict()
+    for group in saved_opt["param_groups"]:
+        del group["initial_lr"]
+    assert saved_opt["param_groups"][0]["lr"] == pytest.approx(0.25 * h[cut % len(h)])
+
+    p2 = torch.zeros(1, requires_grad=True)
+    opt2 = torch.optim.SGD([p2], lr=9.0)
+    if order == "scheduler-first":
+        sched2 = LongStepLR(opt2, h)
+        opt2.load_state_dict(saved_opt)
+    else:
+        opt2.load_state_dict(saved_opt)
+        sched2 = LongStepLR(opt2, h)
+    sched2.load_state_dict(saved_sched)
+    lrs = []
+    for _ in range(steps - cut):
+        lrs.append(opt2.param_groups[0]["lr"])
+        opt2.step()
+        sched2.step()
+    assert lrs == pytest.approx([0.25 * h[k % len(h)] for k in range(cut, steps)], rel=1e-12)
