@@ -51,7 +51,8 @@ def test_select_by_name_and_method_and_unknown():
         (Metric("m", 1.0, rel_tol=0.01, higher_is_better=False), 1.02, "not reproduced"),
         (Metric("m", 1.0, rel_tol=0.01), 1.009, "reproduced"),
         (Metric("m", 1.0), None, "not measured"),
-        (Metric("m", 1.0), float("nan"), "not measured"),
+        (Metric("m", 1.0), float("nan"), "not reproduced"),  # diverged: measured, and wrong
+        (Metric("m", 1.0, higher_is_better=True), float("inf"), "not reproduced"),
     ],
 )
 def test_metric_verdict(metric, ours, verdict):

@@ -106,3 +106,30 @@ def test_schema_rejects_a_broken_document(tmp_path):
 )
 def test_overall_verdict(verdicts, expected):
     assert overall_verdict(verdicts) == expected
+
+
+def test_diverged_values_are_not_reproduced_and_threads_are_restored(tmp_path):
+    """A NaN/inf value is a measurement that missed (the issue's rule), stored as null in JSON; the
+    runner restores torch's thread count whatever the experiment set (oracle: torch's getter)."""
+    torch = pytest.importorskip("torch")
+    from mlroundup.experiments.registry import Experiment, Metric
+
+    from .conftest import PAPER
+
+    def run(ctx):
+        from mlroundup.experiments.schema import Outcome
+
+        torch.set_num_threads(1 if torch.get_num_threads() > 1 else 2)
+        return Outcome(values={"loss": float("nan"), "speed": float("inf")})
+
+    exp = Experiment(name="fake-diverged", method="fake", title="Diverged", paper=PAPER,
+                     claim="It diverges.", run=run,
+                     metrics=(Metric("loss", 1.0), Metric("speed", 2.0, higher_is_better=True)))  # fmt: skip
+    before = torch.get_num_threads()
+    _, doc = runner.reproduce([exp], out=tmp_path, show_progress=False)
+    assert torch.get_num_threads() == before
+    (entry,) = doc["experiments"]
+    assert [(m["ours"], m["verdict"]) for m in entry["metrics"]] == [
+        (None, "not reproduced"), (None, "not reproduced")]  # fmt: skip
+    assert entry["verdict"] == "not reproduced"
+    validate(doc)

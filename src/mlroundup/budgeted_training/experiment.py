@@ -266,9 +266,6 @@ def run(ctx: RunContext) -> Outcome:
 
 
 def _figure(sc: Scale, stat, results):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))

@@ -110,11 +110,14 @@ class Metric:
         -------
         str
             ``"reproduced"`` within tolerance; ``"better"`` past it in the good direction (only when
-            ``higher_is_better`` is set); ``"not reproduced"`` otherwise; ``"not measured"`` when
-            ``ours`` is None or not finite.
+            ``higher_is_better`` is set); ``"not reproduced"`` otherwise, including a non-finite
+            value (a run that diverged measured something, and it is not the paper's number);
+            ``"not measured"`` only when ``ours`` is None.
         """
-        if ours is None or not math.isfinite(ours):
+        if ours is None:
             return "not measured"
+        if not math.isfinite(ours):
+            return "not reproduced"
         if math.isclose(ours, self.paper_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
             return "reproduced"
         above = ours > self.paper_value

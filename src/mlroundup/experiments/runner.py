@@ -217,6 +217,26 @@ def _save_figures(exp: Experiment, outcome: Outcome, run_dir: Path) -> list[dict
     return saved
 
 
+@contextlib.contextmanager
+def _experiment_environment() -> Iterator[None]:
+    """What the runner owns around each experiment: matplotlib's non-interactive backend (set
+    here, never in a run function) and torch's thread count, restored after the experiment
+    whatever it set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch comes with every method extra that uses it
+        torch = None
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+
+
 def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
     """Run one experiment and return its entry of the run document (never raises for its failure)."""
     seed_everything(ctx.seed)
@@ -224,7 +244,8 @@ def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
     error: str | None = None
     outcome = Outcome(values={})
     try:
-        outcome = exp.run(ctx)
+        with _experiment_environment():
+            outcome = exp.run(ctx)
         if not isinstance(outcome, Outcome):
             raise TypeError(f"run() returned {type(outcome).__name__}, expected Outcome")
         unknown = set(outcome.values) - set(exp.metric_names)
@@ -240,7 +261,12 @@ def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
 
     metrics = []
     for m in exp.metrics:
-        ours = jsonable(outcome.values.get(m.name))
+        raw = outcome.values.get(m.name)
+        try:
+            raw = None if raw is None else float(raw)
+        except (TypeError, ValueError):
+            raw = None
+        ours = jsonable(raw)  # JSON has no NaN: a non-finite value is stored as null ...
         ratio = ours / m.paper_value if ours is not None and m.paper_value != 0 else None
         metrics.append(
             {
@@ -248,7 +274,7 @@ def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
                 "paper": m.paper_value,
                 "ours": ours,
                 "ratio": ratio,
-                "verdict": m.verdict(ours),
+                "verdict": m.verdict(raw),  # ... but judged "not reproduced", not "not measured"
                 "rel_tol": m.rel_tol,
                 "abs_tol": m.abs_tol,
                 "higher_is_better": m.higher_is_better,

@@ -129,9 +129,6 @@ def _fit_exponent(ns: np.ndarray, values: np.ndarray) -> float:
 
 
 def run_worst_case(ctx: RunContext) -> Outcome:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from mlroundup.longstep.pep import worst_case
@@ -327,9 +324,6 @@ WORST_CASE = Experiment(
 
 
 def run_real_data(ctx: RunContext) -> Outcome:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from mlroundup.longstep.problems import convergence_study, real_problems

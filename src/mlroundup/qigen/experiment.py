@@ -167,9 +167,6 @@ def _time_steps(steps: dict, rounds: int) -> dict:
 
 def _tradeoff_figure(results: dict, ppl_fp32: float):
     """Two panels: perplexity vs MB of the quantized linears, and vs decode steps/s."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
