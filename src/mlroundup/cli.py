@@ -117,6 +117,7 @@ def list_cmd(as_json: bool) -> None:
                     {
                         "name": m.name,
                         "paper": m.paper_value,
+                        "target": m.target,
                         "rel_tol": m.rel_tol,
                         "abs_tol": m.abs_tol,
                         "higher_is_better": m.higher_is_better,

@@ -133,3 +133,39 @@ def test_diverged_values_are_not_reproduced_and_threads_are_restored(tmp_path):
         (None, "not reproduced"), (None, "not reproduced")]  # fmt: skip
     assert entry["verdict"] == "not reproduced"
     validate(doc)
+
+
+def test_our_target_is_its_own_column_never_the_papers(tmp_path):
+    """A metric judged against our own goal keeps the paper column empty and shows the target and
+    its reason apart, in results.json, the HTML report and the terminal table."""
+    import io
+
+    from rich.console import Console
+
+    from mlroundup.experiments.registry import Experiment, Metric
+    from mlroundup.experiments.schema import Outcome
+    from mlroundup.report.terminal import results_table
+
+    from .conftest import PAPER
+
+    with pytest.raises(ValueError, match="target_reason"):
+        Metric("m", None, target=1.0)
+    with pytest.raises(ValueError, match="paper_value or a target"):
+        Metric("m", None)
+    goal = Metric("bw_fraction", None, rel_tol=0.0, higher_is_better=True, target=0.8,
+                  target_reason="our goal: 80% of read bandwidth")  # fmt: skip
+    exp = Experiment(name="fake-target", method="fake", title="Target", paper=PAPER,
+                     claim="Fast.", run=lambda ctx: Outcome(values={"bw_fraction": 0.9}),
+                     metrics=(goal, Metric("paper_one", 2.0)))  # fmt: skip
+    run_dir, doc = runner.reproduce([exp], out=tmp_path, show_progress=False)
+    validate(doc)
+    m, p = doc["experiments"][0]["metrics"]
+    assert (m["paper"], m["target"], m["verdict"]) == (None, 0.8, "better")
+    assert m["ratio"] == pytest.approx(0.9 / 0.8)
+    assert (p["paper"], p["target"]) == (2.0, None)
+    page = (run_dir / "index.html").read_text()
+    assert "target (ours)" in page and "our goal: 80% of read bandwidth" in page
+    buf = io.StringIO()
+    Console(file=buf, width=200).print(results_table(doc))
+    header = next(line for line in buf.getvalue().splitlines() if "metric" in line)
+    assert header.index("paper") < header.index("target") < header.index("ours")

@@ -76,7 +76,8 @@ def test_names_are_whole_at_the_80_columns_of_a_non_terminal(monkeypatch):
     # one record per metric: its values follow its name
     lines = out.splitlines()
     i = next(k for k, ln in enumerate(lines) if METRIC_B in ln)
-    assert lines[i + 1].split() == ["paper", "0.8", "ours", "0.2", "ours/paper", "0.25", "not",
+    assert lines[i + 1].split() == ["paper", "0.8", "target", "\u2014", "ours", "0.2", "ours/ref",
+                                    "0.25", "not",
                                     "reproduced"]  # fmt: skip
 
 
@@ -98,12 +99,13 @@ def test_a_wide_console_gets_the_table_with_each_record_on_one_row(monkeypatch):
     _assert_all_whole(out)
     header = next(ln for ln in out.splitlines() if "experiment" in ln)
     cells = [c.strip() for c in header.split("\u2503")[1:-1]]
-    assert cells == ["experiment", "metric", "paper", "ours", "ours/paper", "verdict"]
+    assert cells == ["experiment", "metric", "paper", "target", "ours", "ours/ref", "verdict"]
     row = next(ln for ln in out.splitlines() if METRIC_B in ln)
     assert [c.strip() for c in row.split("\u2502")[1:-1]] == [
         EXP_B,
         METRIC_B,
         "0.8",
+        "\u2014",  # no target of ours
         "0.2",
         "0.25",
         "not reproduced",

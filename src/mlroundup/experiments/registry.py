@@ -68,11 +68,13 @@ class Metric:
     ----------
     name : str
         Key of the value in :attr:`Outcome.values`.
-    paper_value : float
-        The paper's value.
+    paper_value : float or None
+        The paper's value; None when the paper prints none and the metric checks our own
+        ``target`` instead.
     rel_tol, abs_tol : float
-        Our value ``v`` reproduces the paper's ``p`` when ``|v - p| <= max(rel_tol*|p|, abs_tol)``
-        (``math.isclose`` semantics). Both must be finite and >= 0.
+        Our value ``v`` reproduces the reference ``p`` (the paper's value, else the target) when
+        ``|v - p| <= max(rel_tol*|p|, abs_tol)`` (``math.isclose`` semantics). Both must be
+        finite and >= 0.
     higher_is_better : bool or None
         ``True``: a value above the tolerance band counts as "better"; ``False``: below counts as
         "better"; ``None``: the claim is a value to match, so any miss is "not reproduced".
@@ -80,28 +82,47 @@ class Metric:
         Unit of the value, for display.
     source : str
         Where in the paper the value is printed (section, table, equation).
+    target : float, optional
+        Our own goal for the value (not the paper's), reported in its own column; the verdict
+        judges against it only when ``paper_value`` is None.
+    target_reason : str
+        Why the target is what it is (required with ``target``).
 
     Raises
     ------
     ValueError
-        If a tolerance is negative or not finite, or ``paper_value`` is not finite.
+        If a tolerance is negative or not finite, a given ``paper_value`` or ``target`` is not
+        finite, neither is given, or ``target`` comes without ``target_reason``.
     """
 
     name: str
-    paper_value: float
+    paper_value: float | None
     rel_tol: float = 0.05
     abs_tol: float = 0.0
     higher_is_better: bool | None = None
     unit: str = ""
     source: str = ""
+    target: float | None = None
+    target_reason: str = ""
 
     def __post_init__(self) -> None:
         for label in ("rel_tol", "abs_tol"):
             tol = getattr(self, label)
             if not (math.isfinite(tol) and tol >= 0):
                 raise ValueError(f"invalid {label}={tol!r} for metric {self.name!r}: must be >= 0")
-        if not math.isfinite(self.paper_value):
-            raise ValueError(f"invalid paper_value={self.paper_value!r} for metric {self.name!r}")
+        for label in ("paper_value", "target"):
+            v = getattr(self, label)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"invalid {label}={v!r} for metric {self.name!r}")
+        if self.paper_value is None and self.target is None:
+            raise ValueError(f"metric {self.name!r} needs a paper_value or a target")
+        if self.target is not None and not self.target_reason:
+            raise ValueError(f"metric {self.name!r}: a target needs its target_reason")
+
+    @property
+    def reference(self) -> float:
+        """The value the verdict judges against: the paper's, else our target."""
+        return self.paper_value if self.paper_value is not None else self.target  # type: ignore[return-value]
 
     def verdict(self, ours: float | None) -> str:
         """Compare our value with the paper's.
@@ -118,9 +139,10 @@ class Metric:
             return "not measured"
         if not math.isfinite(ours):
             return "not reproduced"
-        if math.isclose(ours, self.paper_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
+        ref = self.reference
+        if math.isclose(ours, ref, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
             return "reproduced"
-        above = ours > self.paper_value
+        above = ours > ref
         if self.higher_is_better is not None and above == self.higher_is_better:
             return "better"
         return "not reproduced"

@@ -267,11 +267,13 @@ def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
         except (TypeError, ValueError):
             raw = None
         ours = jsonable(raw)  # JSON has no NaN: a non-finite value is stored as null ...
-        ratio = ours / m.paper_value if ours is not None and m.paper_value != 0 else None
+        ratio = ours / m.reference if ours is not None and m.reference != 0 else None
         metrics.append(
             {
                 "name": m.name,
                 "paper": m.paper_value,
+                "target": m.target,
+                "target_reason": m.target_reason,
                 "ours": ours,
                 "ratio": ratio,
                 "verdict": m.verdict(raw),  # ... but judged "not reproduced", not "not measured"

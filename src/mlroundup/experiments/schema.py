@@ -210,9 +210,17 @@ RESULTS_SCHEMA: dict[str, Any] = {
                             ],
                             "properties": {
                                 "name": {"type": "string"},
-                                "paper": {"type": "number"},
+                                "paper": {**_num_or_null, "description": "the paper's value"},
+                                "target": {
+                                    **_num_or_null,
+                                    "description": "our own goal (not the paper's), if any",
+                                },
+                                "target_reason": {"type": "string"},
                                 "ours": _num_or_null,
-                                "ratio": {**_num_or_null, "description": "ours / paper"},
+                                "ratio": {
+                                    **_num_or_null,
+                                    "description": "ours / paper (ours / target without one)",
+                                },
                                 "verdict": {"enum": list(VERDICTS)},
                                 "rel_tol": {"type": "number"},
                                 "abs_tol": {"type": "number"},

@@ -476,11 +476,14 @@ QIGEN_SMOLLM2 = Experiment(
     metrics=(
         Metric(
             "ppl_increase_gptq_4bit_g128",
-            0.0,
+            None,
             abs_tol=0.15,
             higher_is_better=False,
-            source="our margin (not the paper's): GPTQ 4-bit g128 (QIGen's format and weights) "
-            "within 15% of fp32 perplexity",
+            source="QIGen reports GPTQ 4-bit g128 near fp32 perplexity on LLaMA; no number for "
+            "SmolLM2",
+            target=0.0,
+            target_reason="GPTQ 4-bit g128 (QIGen's format and weights) within 15% of the fp32 "
+            "perplexity of SmolLM2-135M (a small model loses more than a 7B one)",
         ),
         Metric(
             "gptq_beats_rtn_4bit_g128",
@@ -510,11 +513,15 @@ QIGEN_SMOLLM2 = Experiment(
         ),
         Metric(
             "gemv_dram_bandwidth_fraction",
-            0.8,
+            None,
             rel_tol=0.0,
             higher_is_better=True,
             unit="of read bandwidth",
-            source="issue goal (>= 80% of measured read bandwidth; best of float and int8 GEMV)",
+            source="QIGen: generated kernels run near the memory-bandwidth limit (no fraction "
+            "printed)",
+            target=0.8,
+            target_reason="our goal: >= 80% of the measured read bandwidth (best of the float "
+            "and int8 GEMV)",
         ),
     ),
     run=run,

@@ -76,14 +76,19 @@ def _metrics_table(exp: dict[str, Any]) -> str:
             [
                 html.escape(m["name"]) + (f" ({html.escape(m['unit'])})" if m["unit"] else ""),
                 _e(m["paper"]),
+                _e(m.get("target")),
                 _e(m["ours"]),
                 _e(m["ratio"]),
                 html.escape(tol),
                 _badge(m["verdict"]),
-                html.escape(m["source"]),
+                html.escape(
+                    m["source"]
+                    + (f" Target (ours): {m['target_reason']}" if m.get("target_reason") else "")
+                ),
             ]
         )
-    cols = ["metric", "paper", "ours", "ours/paper", "tolerance", "verdict", "source"]
+    cols = ["metric", "paper", "target (ours)", "ours", "ours/ref", "tolerance", "verdict",
+            "source"]  # fmt: skip
     return _table(cols, rows, raw=True)
 
 

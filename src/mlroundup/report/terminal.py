@@ -24,8 +24,8 @@ _STYLE = {
 }
 
 _COLUMNS = (
-    ("experiment", "left"), ("metric", "left"), ("paper", "right"), ("ours", "right"),
-    ("ours/paper", "right"), ("verdict", "left"),
+    ("experiment", "left"), ("metric", "left"), ("paper", "right"), ("target", "right"),
+    ("ours", "right"), ("ours/ref", "right"), ("verdict", "left"),
 )  # fmt: skip
 
 # A width no table reaches: measure the table's natural (unwrapped) width against it.
@@ -35,7 +35,9 @@ _UNBOUNDED = 1_000_000
 def results_table(document: dict[str, Any]) -> Any:
     """The results of a ``reproduce`` run as a rich renderable: one row per metric.
 
-    Columns: experiment, metric, paper value, ours, ours/paper and verdict (failed experiments get
+    Columns: experiment, metric, paper value, our target (our own goal, where a metric has one:
+    never mixed with the paper's), ours, ours over the reference (the paper's value, else the
+    target) and verdict (failed experiments get
     one row with the error).
 
     Parameters
@@ -62,7 +64,8 @@ def results_table(document: dict[str, Any]) -> Any:
             records.append((e["name"], str(e["error"]), []))
             continue
         metrics = [
-            (m["name"], fmt(m["paper"]), fmt(m["ours"]), fmt(m["ratio"]), m["verdict"])
+            (m["name"], fmt(m["paper"]), fmt(m.get("target")), fmt(m["ours"]), fmt(m["ratio"]),
+             m["verdict"])  # fmt: skip
             for m in e["metrics"]
         ]
         records.append((e["name"], None, metrics))
@@ -74,13 +77,15 @@ def results_table(document: dict[str, Any]) -> Any:
         table.add_column(col, justify=justify)
     for name, error, metrics in records:
         if error is not None:
-            table.add_row(Text(name), "", "", "", "", Text(f"failed: {error}", _STYLE["failed"]))
+            table.add_row(Text(name), "", "", "", "", "",
+                          Text(f"failed: {error}", _STYLE["failed"]))  # fmt: skip
             continue
-        for i, (metric, paper, ours, ratio, verdict) in enumerate(metrics):
+        for i, (metric, paper, target, ours, ratio, verdict) in enumerate(metrics):
             table.add_row(
                 Text(name if i == 0 else ""),
                 Text(metric),
                 paper,
+                target,
                 ours,
                 ratio,
                 Text(verdict, _STYLE.get(verdict, "")),
@@ -101,7 +106,8 @@ def _results_table_class() -> type:
         Parameters
         ----------
         records : list of tuple
-            ``(experiment, error or None, [(metric, paper, ours, ratio, verdict), ...])``, the
+            ``(experiment, error or None, [(metric, paper, target, ours, ratio, verdict), ...])``,
+            the
             formatted cells.
         **kwargs
             Passed to :class:`rich.table.Table`.
@@ -130,10 +136,11 @@ def _results_table_class() -> type:
                 if error is not None:
                     yield Padding(Text(f"failed: {error}", _STYLE["failed"]), (0, 0, 0, 2),
                                   expand=False)  # fmt: skip
-                for metric, paper, ours, ratio, verdict in metrics:
+                for metric, paper, target, ours, ratio, verdict in metrics:
                     yield Padding(Text(metric), (0, 0, 0, 2), expand=False)
                     values = Text.assemble(
-                        "paper ", paper, "   ours ", ours, "   ours/paper ", ratio, "   ",
+                        "paper ", paper, "   target ", target, "   ours ", ours, "   ours/ref ",
+                        ratio, "   ",
                         (verdict, _STYLE.get(verdict, "")),
                     )  # fmt: skip
                     yield Padding(values, (0, 0, 0, 6), expand=False)
