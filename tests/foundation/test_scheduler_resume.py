@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mlroundup.longstep.torch import LongStepLR  # noqa: E402
+from mlroundup.longstep.scheduler import LongStepLR  # noqa: E402
 from mlroundup.relora.optim import JaggedCosineLR  # noqa: E402
 from mlroundup.relora.schedule import jagged_cosine_lambda  # noqa: E402
 

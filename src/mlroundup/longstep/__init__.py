@@ -28,7 +28,7 @@ _LAZY = {
     "PEPResult": "mlroundup.longstep.pep",
     "certify": "mlroundup.longstep.certificate",
     "Certificate": "mlroundup.longstep.certificate",
-    "LongStepLR": "mlroundup.longstep.torch",
+    "LongStepLR": "mlroundup.longstep.scheduler",
 }
 
 __all__ = [

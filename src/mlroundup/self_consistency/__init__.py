@@ -15,7 +15,7 @@ from mlroundup.self_consistency.scores import (
     mean_logprob,
     sum_logprob,
 )
-from mlroundup.self_consistency.select import (
+from mlroundup.self_consistency.selection import (
     METHODS,
     expected_random_accuracy,
     pass_at_k,

@@ -25,7 +25,7 @@ from typing import IO, Any
 import click
 
 from mlroundup.cli_types import FiniteFloatRange
-from mlroundup.self_consistency.select import METHODS
+from mlroundup.self_consistency.selection import METHODS
 
 
 @contextmanager
@@ -130,7 +130,7 @@ def select_cmd(
     """
     import numpy as np
 
-    from mlroundup.self_consistency.select import METHODS, select
+    from mlroundup.self_consistency.selection import METHODS, select
 
     rng = np.random.default_rng(seed)
     source = getattr(samples, "name", "samples")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mlroundup.self_consistency.select import select
+from mlroundup.self_consistency.selection import select
 from mlroundup.utils.files import atomic_write_text
 
 #: Bump when sampling changes in a way that changes the samples.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mlroundup.self_consistency import METHODS, expected_random_accuracy, pass_at_k, select
-from mlroundup.self_consistency.tokenize import regex_words, whitespace
+from mlroundup.self_consistency.tokenization import regex_words, whitespace
 
 GENS = ["return a + b", "return a+b", "return b + a", "print(a)"]
 LPS = [np.log([0.9, 0.8, 0.7, 0.9]), np.log([0.5, 0.5, 0.5, 0.5]), np.log([0.9, 0.2, 0.7, 0.9]),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mlroundup.self_consistency import scores as _scores
-from mlroundup.self_consistency import tokenize as _tok
+from mlroundup.self_consistency import tokenization as _tok
 
 #: Selection methods, and whether each needs per-token log-probabilities.
 METHODS: dict[str, bool] = {
@@ -133,7 +133,7 @@ def select(
         ``wucs``, ``mean-logprob`` and ``sum-logprob``. For the weighted scores they must align
         with the tokens: one value per token of a token sequence, or per token that
         ``tokenizer`` yields for a string (pass the model's tokenizer, see
-        :func:`mlroundup.self_consistency.tokenize.model_tokenizer`).
+        :func:`mlroundup.self_consistency.tokenization.model_tokenizer`).
     method : str
         One of :data:`METHODS`:
 

@@ -1,4 +1,4 @@
-"""Tests for mlroundup.longstep.torch.LongStepLR.
+"""Tests for mlroundup.longstep.scheduler.LongStepLR.
 
 Oracle: our NumPy gradient_descent (itself checked against closed-form iterates in
 test_solvers.py) and the definition lr_k = h_{k mod n} / L.
@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from mlroundup.longstep.schedules import schedule  # noqa: E402
 from mlroundup.longstep.solvers import gradient_descent  # noqa: E402
-from mlroundup.longstep.torch import LongStepLR  # noqa: E402
+from mlroundup.longstep.scheduler import LongStepLR  # noqa: E402
 
 
 def _problem(seed=0, d=6):
