@@ -18,6 +18,19 @@ Enforced by the kernel (real protection):
   namespace): a new, empty **network** namespace (only a downed loopback: no route anywhere), and
   a new **PID** namespace whose init is killed with the runner, so a child that leaves the
   process group (``setsid``) still dies with it.
+* **A mount namespace** (same condition, plus util-linux ``pivot_root``): the program's root is
+  a fresh, read-only tmpfs holding only ``/usr`` and the Python installation (both bound
+  read-only, at their own paths, so that the interpreter's compiled-in library path still
+  resolves), the ``/bin``/``/lib*`` links or folders, ``/dev/{null,zero,random,urandom}``, a
+  private ``/tmp`` (tmpfs of ``4 * file_mb`` MiB, 1024 inodes) and its own working folder (at
+  its host path, holding only the program). The host's root is detached (``pivot_root`` then a
+  lazy unmount), not merely hidden by ``chroot``; there is no ``/proc``. So ``/etc/passwd``,
+  ``$HOME`` (except the path down to the Python installation when that lies under it), other
+  users' files, ``/work`` and the host's ``/tmp`` do not exist for the program. All binds are
+  ``nosuid,nodev``. When the program would run with root's capabilities inside (an unprivileged
+  user namespace, or root without ``setpriv``) its capability bounding set is emptied and
+  ``no_new_privs`` set before exec, so it cannot undo the mounts. The layer is used only after a
+  probe run has shown a file outside to be invisible and the Python installation read-only.
 
 Best effort (a determined attacker with native code can get past them):
 
@@ -29,14 +42,19 @@ Best effort (a determined attacker with native code can get past them):
   ``LANG``), and ``python -I`` (no user site, no ``PYTHON*`` variables, no current folder on
   ``sys.path``).
 
-Not protected: reading world-readable files (e.g. ``/etc/passwd``) and writing world-writable
-folders such as ``/tmp`` as nobody; a mount namespace or container would be needed for those.
+Without the mount namespace (no ``unshare``/``pivot_root``, a kernel or container that refuses
+mount or user namespaces, or ``run_python(..., mount_namespace=False)``) what holds is the rest:
+the rlimits, the timeout, the network and PID namespaces where those work, the switch to nobody
+(as root), the audit hook and the scrubbed environment. Not protected then: reading
+world-readable files (e.g. ``/etc/passwd``, a world-readable home folder) and, as nobody,
+writing world-writable folders such as ``/tmp``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import resource
 import secrets
@@ -124,6 +142,75 @@ def _mlroundup_run():
     os.write(1, b"\n" + tok + b"\n")
 _mlroundup_run()
 """
+# Builds the mount namespace (run by the program's interpreter as the namespace's root, before
+# the program; argv[1]: the JSON spec made by _mount_spec, argv[2:]: the command to exec). It
+# calls mount(2) through libc, since util-linux's mount and umount need /proc, which the new root
+# lacks. Any failure raises, so the program never starts outside its root.
+_MOUNT_SETUP = r"""
+import ctypes, json, os, subprocess, sys
+spec = json.loads(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC = 1, 2, 4, 8, 32, 4096, 16384
+NOATIME, NODIRATIME, PRIVATE, RELATIME = 1024, 2048, 1 << 18, 1 << 21
+def enc(s):
+    return None if s is None else os.fsencode(s)
+def mount(src, dst, fstype, flags, data=None):
+    if libc.mount(enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"sandbox setup: mount {src} on {dst}: {os.strerror(e)}")
+def kept(path):  # flags of the source mount (a user namespace may not clear them)
+    f = os.statvfs(path).f_flag
+    pairs = ((os.ST_NOSUID, NOSUID), (os.ST_NODEV, NODEV), (os.ST_NOEXEC, NOEXEC),
+             (os.ST_NOATIME, NOATIME), (os.ST_NODIRATIME, NODIRATIME), (os.ST_RELATIME, RELATIME))
+    return sum(m for st, m in pairs if f & st)
+def bind(src, dst, ro):
+    mount(src, dst, None, BIND)
+    mount(None, dst, None, REMOUNT | BIND | NOSUID | NODEV | (RDONLY if ro else 0) | kept(src))
+new, work = spec["root"], spec["work"]
+mount(None, "/", None, REC | PRIVATE)
+mount("mlroundup-root", new, "tmpfs", NOSUID | NODEV, "mode=0755,size=1m,nr_inodes=256")
+os.mkdir(new + "/tmp")
+mount("mlroundup-tmp", new + "/tmp", "tmpfs", NOSUID | NODEV, spec["tmp"])
+for link, target in spec["links"]:
+    os.symlink(target, new + link)
+for d in spec["ro"]:
+    os.makedirs(new + d, exist_ok=True)
+    bind(d, new + d, True)
+os.makedirs(new + "/dev", exist_ok=True)
+for d in spec["dev"]:
+    open(new + d, "x").close()
+    mount(d, new + d, None, BIND)
+os.makedirs(new + work, exist_ok=True)
+bind(work, new + work, False)
+mount(None, new, None, REMOUNT | RDONLY | NOSUID | NODEV)
+# pivot_root(".", "."), then detach the old root stacked on the new one (as runc does)
+old = os.open("/", os.O_DIRECTORY | os.O_RDONLY)
+os.chdir(new)
+subprocess.run([spec["pivot_root"], ".", "."], check=True, stdin=subprocess.DEVNULL)
+os.fchdir(old)
+os.close(old)
+mount(None, ".", None, REC | PRIVATE)
+if libc.umount2(b".", 2) != 0:  # MNT_DETACH
+    raise OSError(ctypes.get_errno(), "sandbox setup: cannot detach the host's root")
+os.chdir("/")
+if os.path.exists(new + work):
+    raise RuntimeError("sandbox setup: the host's root is still visible")
+os.chdir(work)
+if spec["drop_caps"]:  # the program would hold root's capabilities here: drop them all
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "sandbox setup: no_new_privs")
+    cap = 0
+    while libc.prctl(24, cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP until EINVAL
+        cap += 1
+    if cap == 0:
+        raise OSError(ctypes.get_errno(), "sandbox setup: cannot drop capabilities")
+cmd = sys.argv[2:]
+os.execv(cmd[0], cmd)
+"""
+# Folders of the host shown (read-only) besides the Python installation; those of them that are
+# links (a merged /usr) are recreated as links.
+_SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/libx32")
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 _TOKEN_BYTES = 16  # hex: 32 characters
 #: Characters kept of each of stdout and stderr: the first and the last half of this.
 OUTPUT_KEEP = 8192
@@ -215,6 +302,91 @@ def _probe(cmd: list[str]) -> bool:
     return r.returncode == 0
 
 
+def _python_dirs(python: str) -> list[str] | None:
+    """The folders of the interpreter ``python`` (real paths) to bind into the mount namespace,
+    beyond :data:`_SYSTEM_DIRS`; None if that would expose the whole root."""
+    exe = os.path.realpath(python)
+    own = {os.path.realpath(p) for p in (getattr(sys, "_base_executable", ""), sys.executable) if p}
+    if exe in own:  # the running interpreter, or its base: its prefixes are known
+        dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)}
+    else:  # PREFIX/bin/python3
+        dirs = {os.path.dirname(os.path.dirname(exe))}
+    dirs.add(os.path.dirname(exe))
+    shown = [os.path.realpath(d) for d in _SYSTEM_DIRS if os.path.isdir(d)]
+
+    def under(d: str, tops: list[str]) -> bool:
+        return any(d == t or d.startswith(t.rstrip("/") + "/") for t in tops)
+
+    if "/" in dirs:
+        return None
+    out: list[str] = []
+    for d in sorted(dirs, key=len):  # shortest first: a nested folder is already in its parent
+        if not under(d, shown + out):
+            out.append(d)
+    return out
+
+
+def _mount_static(python: str, drop_caps: bool) -> dict[str, object] | None:
+    """The parts of the mount-namespace spec that do not change between runs."""
+    pivot = shutil.which("pivot_root", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    extra = _python_dirs(python)
+    if pivot is None or extra is None:
+        return None
+    links, ro = [], []
+    for d in _SYSTEM_DIRS:
+        if os.path.islink(d):
+            links.append([d, os.readlink(d)])
+        elif os.path.isdir(d):
+            ro.append(d)
+    return {
+        "python": os.path.realpath(python),
+        "pivot_root": pivot,
+        "links": links,
+        "ro": ro + extra,
+        "dev": [d for d in _DEVICES if os.path.exists(d)],
+        "drop_caps": drop_caps,
+    }
+
+
+def _mount_spec(static: dict[str, object], root: str, work: str, file_mb: int) -> str:
+    """The JSON argument of :data:`_MOUNT_SETUP` for one run (``root``: an empty host folder
+    to mount the new root on; ``work``: the program's working folder)."""
+    tmp = f"mode=1777,size={max(1, file_mb) * 4}m,nr_inodes=1024"
+    return json.dumps({**static, "root": root, "work": work, "tmp": tmp})
+
+
+def _mount_command(
+    prefix: list[str], static: dict[str, object], root: str, work: str, file_mb: int
+) -> list[str]:
+    """``prefix`` (``unshare`` with ``--mount``) + the setup, which then execs what follows."""
+    py = str(static["python"])
+    return [*prefix, py, "-I", "-S", "-c", _MOUNT_SETUP, _mount_spec(static, root, work, file_mb)]
+
+
+def _probe_mount(prefix: list[str], uid_prefix: list[str], python: str) -> dict | None:
+    """Try the mount namespace once; its static spec if a file outside the working folder is
+    invisible to the program, the working folder is its cwd and the Python installation is
+    read-only, else None."""
+    static = _mount_static(python, drop_caps=not uid_prefix)
+    if static is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="mlroundup-sandbox-probe-") as d:
+        work, root, hidden = (os.path.join(d, n) for n in ("work", "root", "hidden"))
+        os.mkdir(work, 0o755)
+        os.mkdir(root)
+        open(hidden, "w").close()
+        check = (
+            "import os, sys\n"
+            f"ok = not os.path.exists({hidden!r}) and not os.path.exists('/etc/passwd')\n"
+            f"ok = ok and os.getcwd() == {work!r} and os.listdir('.') == []\n"
+            "ok = ok and bool(os.statvfs(sys.prefix).f_flag & os.ST_RDONLY)\n"
+            "sys.exit(0 if ok else 3)\n"
+        )
+        cmd = [*_mount_command(prefix, static, root, work, 1), *uid_prefix, str(static["python"]),
+               "-I", "-c", check]  # fmt: skip
+        return static if _probe(cmd) else None
+
+
 @functools.lru_cache(maxsize=1)
 def _plan() -> dict[str, object]:
     """Decide once which layers this machine supports, by trying each."""
@@ -249,23 +421,35 @@ def _plan() -> dict[str, object]:
     if python is None and drop:  # cannot run as nobody: keep the other layers
         drop, uid_prefix = False, []
         python = sys.executable
+    python = python or sys.executable
+    mount_prefix = [*prefix[:1], "--mount", *prefix[1:]] if prefix else []
+    mount = _probe_mount(mount_prefix, uid_prefix, python) if mount_prefix else None
     return {
         "prefix": prefix,
+        "mount_prefix": mount_prefix if mount else [],
+        "mount": mount,
         "uid_prefix": uid_prefix,
-        "python": python or sys.executable,
+        "python": python,
         "root": root,
     }
 
 
-def protections() -> dict[str, bool]:
+def protections(*, mount_namespace: bool = True) -> dict[str, bool]:
     """Which layers the sandbox applies on this machine.
+
+    Parameters
+    ----------
+    mount_namespace : bool
+        As in :func:`run_python`: False reports a run without the mount layer.
 
     Returns
     -------
     dict of str to bool
         ``rlimits`` (always), ``process_limit`` (``RLIMIT_NPROC`` is enforced: not root, or
         dropped to nobody), ``unprivileged_user`` (runs as nobody), ``network_namespace`` and
-        ``pid_namespace`` (``unshare`` works here), ``audit_hook`` (always, best effort).
+        ``pid_namespace`` (``unshare`` works here), ``mount_namespace`` (the program sees only
+        its own root: see the module docstring; a probe run showed it to hold here),
+        ``audit_hook`` (always, best effort).
     """
     p = _plan()
     ns = bool(p["prefix"])
@@ -276,6 +460,7 @@ def protections() -> dict[str, bool]:
         "unprivileged_user": dropped,
         "network_namespace": ns,
         "pid_namespace": ns,
+        "mount_namespace": bool(p["mount"]) and mount_namespace,
         "audit_hook": True,
     }
 
@@ -300,7 +485,13 @@ def _preexec(limits: Limits, nproc: int) -> None:  # runs in the child, before e
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
-def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = True) -> ExecResult:
+def run_python(
+    code: str,
+    limits: Limits | None = None,
+    *,
+    audit_hook: bool = True,
+    mount_namespace: bool = True,
+) -> ExecResult:
     """Run ``code`` as a Python program in the sandbox.
 
     Parameters
@@ -312,6 +503,9 @@ def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = Tr
     audit_hook : bool
         Install the best-effort Python audit hook (tests turn it off to show that the kernel
         layers hold alone).
+    mount_namespace : bool
+        Use the mount namespace where this machine allows it (tests turn it off to show that
+        the other layers hold without it).
 
     Returns
     -------
@@ -341,8 +535,10 @@ def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = Tr
         raise TypeError(f"code must be a str, got {type(code).__name__}")
     limits = limits or Limits()
     plan = _plan()
-    prot = protections()
+    prot = protections(mount_namespace=mount_namespace)
+    mount = plan["mount"] if prot["mount_namespace"] else None
     workdir = tempfile.mkdtemp(prefix="mlroundup-sandbox-")
+    rootdir = tempfile.mkdtemp(prefix="mlroundup-sandbox-root-") if mount else None
     started = time.perf_counter()
     try:
         if plan["uid_prefix"]:
@@ -359,8 +555,12 @@ def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = Tr
         uid = _NOBODY if plan["uid_prefix"] else os.getuid()
         # the limit counts every process of that user: allow what is already running, plus ours
         nproc = _nproc_in_use(uid) + limits.max_processes + (0 if plan["uid_prefix"] else 2)
-        cmd = [*plan["prefix"], *plan["uid_prefix"], str(plan["python"]), "-I", "-B", runner,
-               workdir]  # fmt: skip
+        if mount:  # the setup execs the rest inside the new root
+            head = _mount_command(plan["mount_prefix"], mount, rootdir, workdir, limits.file_mb)
+            python = str(mount["python"])
+        else:
+            head, python = list(plan["prefix"]), str(plan["python"])
+        cmd = [*head, *plan["uid_prefix"], python, "-I", "-B", runner, workdir]
         env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
         token = secrets.token_hex(_TOKEN_BYTES).encode()
         proc = subprocess.Popen(
@@ -388,6 +588,8 @@ def run_python(code: str, limits: Limits | None = None, *, audit_hook: bool = Tr
             _kill_group(proc)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if rootdir:  # an empty mount point (the mounts lived in the namespace only)
+            shutil.rmtree(rootdir, ignore_errors=True)
     return ExecResult(
         status=status,
         returncode=rc,
