@@ -26,8 +26,8 @@ Enforced by the kernel (real protection):
   its host path, holding only the program). The host's root is detached (``pivot_root`` then a
   lazy unmount), not merely hidden by ``chroot``; there is no ``/proc``. So ``/etc/passwd``,
   ``$HOME`` (except the path down to the Python installation when that lies under it), other
-  users' files, ``/work`` and the host's ``/tmp`` do not exist for the program. All binds are
-  ``nosuid,nodev``. When the program would run with root's capabilities inside (an unprivileged
+  users' files, ``/work`` and the host's ``/tmp`` do not exist for the program. The folders are
+  bound ``nosuid,nodev`` (the four device nodes keep their own mount's flags). When the program would run with root's capabilities inside (an unprivileged
   user namespace, or root without ``setpriv``) its capability bounding set is emptied and
   ``no_new_privs`` set before exec, so it cannot undo the mounts. The layer is used only after a
   probe run has shown a file outside to be invisible and the Python installation read-only.
