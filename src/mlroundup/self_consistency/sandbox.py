@@ -27,10 +27,11 @@ Enforced by the kernel (real protection):
   lazy unmount), not merely hidden by ``chroot``; there is no ``/proc``. So ``/etc/passwd``,
   ``$HOME`` (except the path down to the Python installation when that lies under it), other
   users' files, ``/work`` and the host's ``/tmp`` do not exist for the program. The folders are
-  bound ``nosuid,nodev`` (the four device nodes keep their own mount's flags). When the program would run with root's capabilities inside (an unprivileged
-  user namespace, or root without ``setpriv``) its capability bounding set is emptied and
-  ``no_new_privs`` set before exec, so it cannot undo the mounts. The layer is used only after a
-  probe run has shown a file outside to be invisible and the Python installation read-only.
+  bound ``nosuid,nodev`` (the four device nodes keep their own mount's flags). When the program
+  would run with root's capabilities inside (an unprivileged user namespace, or root without
+  ``setpriv``) its capability bounding set is emptied and ``no_new_privs`` set before exec, so it
+  cannot undo the mounts. The layer is used only after a probe run has shown a file outside to be
+  invisible and the Python installation read-only.
 
 Best effort (a determined attacker with native code can get past them):
 
