@@ -110,14 +110,18 @@ def test_host_files_elsewhere_are_invisible(tmp_path):
 def test_private_tmp_and_an_empty_working_folder():
     name = f"mlroundup-sandbox-test-{secrets.token_hex(8)}.txt"
     host_tmp = os.path.join("/tmp", name)
-    out = _run_json(f"""
-        import json, os
-        with open({host_tmp!r}, "w") as f:
-            f.write("inside")
-        print(json.dumps({{"cwd": os.getcwd(), "tmp": sorted(os.listdir("/tmp")),
-                           "work": sorted(os.listdir("."))}}))
-    """)
-    assert not os.path.exists(host_tmp)  # written to the private /tmp, gone with it
+    try:
+        out = _run_json(f"""
+            import json, os
+            with open({host_tmp!r}, "w") as f:
+                f.write("inside")
+            print(json.dumps({{"cwd": os.getcwd(), "tmp": sorted(os.listdir("/tmp")),
+                               "work": sorted(os.listdir("."))}}))
+        """)
+        assert not os.path.exists(host_tmp)  # written to the private /tmp, gone with it
+    finally:  # a broken layer must not leave the file behind
+        if os.path.lexists(host_tmp):
+            os.remove(host_tmp)
     # the private /tmp holds the file it wrote and, if the working folder lies below /tmp, the
     # path down to it: none of the host's /tmp
     assert set(out["tmp"]) <= {name} | _first_under(out["cwd"], "/tmp")
