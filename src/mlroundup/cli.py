@@ -98,7 +98,7 @@ def list_cmd(as_json: bool) -> None:
       mlroundup list
       mlroundup list --json
     """
-    from mlroundup.experiments.registry import all_experiments
+    from mlroundup.experiments.registry import Claim, all_experiments
 
     exps = all_experiments()
     if as_json:
@@ -116,6 +116,14 @@ def list_cmd(as_json: bool) -> None:
                 "metrics": [
                     {
                         "name": m.name,
+                        "kind": "claim",
+                        "statement": m.statement,
+                        "paper": m.paper_holds,
+                    }
+                    if isinstance(m, Claim)
+                    else {
+                        "name": m.name,
+                        "kind": "metric",
                         "paper": m.paper_value,
                         "target": m.target,
                         "rel_tol": m.rel_tol,
@@ -124,6 +132,7 @@ def list_cmd(as_json: bool) -> None:
                     }
                     for m in e.metrics
                 ],
+                "scales": sorted(e.settings),
             }
             for e in exps
         ]

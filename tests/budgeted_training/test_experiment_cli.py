@@ -12,7 +12,7 @@ from mlroundup.cli import main
 
 
 def test_shipped_reference_table_fits_the_quick_scale():
-    sc = E.SCALES["quick"]
+    sc = E.SETTINGS["quick"]
     table = E.reference_table(sc.reference_table)
     assert table.meta["seq_len"] == sc.seq_len
     assert {k: table.meta["model"][k] for k in ("n_layer", "n_head", "d_model")} == {
@@ -32,10 +32,10 @@ def test_reproduce_budgeted_training_end_to_end_at_a_reduced_quick_scale(tmp_pat
     from mlroundup.experiments.schema import validate
 
     small = replace(
-        E.SCALES["quick"], budgets=(0.2, 0.4, 0.8), method_budgets=(0.2,), il_budget=0.2,
+        E.SETTINGS["quick"], budgets=(0.2, 0.4, 0.8), method_budgets=(0.2,), il_budget=0.2,
         eval_sequences=32,
     )  # fmt: skip
-    monkeypatch.setitem(E.SCALES, "quick", small)
+    monkeypatch.setitem(E.SETTINGS, "quick", small)
     run_dir, doc = reproduce(select(["budgeted-training"]), out=tmp_path, show_progress=False)
     validate(doc)
     (entry,) = doc["experiments"]
@@ -65,17 +65,16 @@ def test_cli_calibrate_then_train(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_paper_scale_code_path_calibrates_and_averages_seeds(monkeypatch):
+def test_paper_scale_code_path_calibrates_and_averages_seeds():
     """The paper scale's own path (calibration on this machine, several seeds, methods at every
     budget), run with the tiny model and tiny budgets."""
     from mlroundup.experiments.runner import RunContext
 
     small = replace(
-        E.SCALES["quick"], budgets=(0.2, 0.4), method_budgets=(0.2, 0.4), seeds=(0, 1),
+        E.SETTINGS["quick"], budgets=(0.2, 0.4), method_budgets=(0.2, 0.4), seeds=(0, 1),
         il_budget=0.2, eval_sequences=32, reference_table=None, threads=1,
     )  # fmt: skip
-    monkeypatch.setitem(E.SCALES, "paper", small)
-    out = E.run(RunContext(scale="paper"))
+    out = E.run(RunContext(scale="paper", settings=small))
     rows = out.tables[0].rows
     assert len(rows) == 2 * (2 + len(E.METHOD_NAMES))
     assert all(r[3] >= 0 for r in rows)  # a seed standard deviation for every row

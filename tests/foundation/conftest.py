@@ -4,6 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from dataclasses import dataclass
+
 import matplotlib.pyplot as plt
 import pytest
 
@@ -13,10 +15,19 @@ from mlroundup.experiments.schema import Outcome, Table
 PAPER = Paper(authors="A. Author", title="A Paper", arxiv="2301.00001")
 
 
+@dataclass(frozen=True)
+class FakeSettings:
+    steps: int
+
+
+#: The settings every fake experiment declares (quick: 3 progress steps).
+SETTINGS = {"quick": FakeSettings(steps=3), "paper": FakeSettings(steps=5)}
+
+
 def _run_ok(ctx):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    list(ctx.track(range(3), "steps"))
+    list(ctx.track(range(ctx.settings.steps), "steps"))
     return Outcome(
         values={"exact": 2.0, "close": 1.04},
         tables=[Table("numbers <b>", ["k", "v"], [[1, 0.5], [2, None]])],
@@ -42,6 +53,7 @@ OK = Experiment(
         Metric("missing", 3.0),
     ),
     run=_run_ok,
+    settings=SETTINGS,
 )
 FAIL = Experiment(
     name="fake-fail",
@@ -51,6 +63,7 @@ FAIL = Experiment(
     claim="Things break.",
     metrics=(Metric("x", 1.0),),
     run=_run_fail,
+    settings=SETTINGS,
 )
 
 

@@ -114,7 +114,7 @@ def test_diverged_values_are_not_reproduced_and_threads_are_restored(tmp_path):
     torch = pytest.importorskip("torch")
     from mlroundup.experiments.registry import Experiment, Metric
 
-    from .conftest import PAPER
+    from .conftest import PAPER, SETTINGS
 
     def run(ctx):
         from mlroundup.experiments.schema import Outcome
@@ -124,7 +124,8 @@ def test_diverged_values_are_not_reproduced_and_threads_are_restored(tmp_path):
 
     exp = Experiment(name="fake-diverged", method="fake", title="Diverged", paper=PAPER,
                      claim="It diverges.", run=run,
-                     metrics=(Metric("loss", 1.0), Metric("speed", 2.0, higher_is_better=True)))  # fmt: skip
+                     metrics=(Metric("loss", 1.0), Metric("speed", 2.0, higher_is_better=True)),
+                     settings=SETTINGS)  # fmt: skip
     before = torch.get_num_threads()
     _, doc = runner.reproduce([exp], out=tmp_path, show_progress=False)
     assert torch.get_num_threads() == before
@@ -146,7 +147,7 @@ def test_our_target_is_its_own_column_never_the_papers(tmp_path):
     from mlroundup.experiments.schema import Outcome
     from mlroundup.report.terminal import results_table
 
-    from .conftest import PAPER
+    from .conftest import PAPER, SETTINGS
 
     with pytest.raises(ValueError, match="target_reason"):
         Metric("m", None, target=1.0)
@@ -156,7 +157,7 @@ def test_our_target_is_its_own_column_never_the_papers(tmp_path):
                   target_reason="our goal: 80% of read bandwidth")  # fmt: skip
     exp = Experiment(name="fake-target", method="fake", title="Target", paper=PAPER,
                      claim="Fast.", run=lambda ctx: Outcome(values={"bw_fraction": 0.9}),
-                     metrics=(goal, Metric("paper_one", 2.0)))  # fmt: skip
+                     metrics=(goal, Metric("paper_one", 2.0)), settings=SETTINGS)  # fmt: skip
     run_dir, doc = runner.reproduce([exp], out=tmp_path, show_progress=False)
     validate(doc)
     m, p = doc["experiments"][0]["metrics"]

@@ -15,7 +15,7 @@ from mlroundup.experiments.registry import Experiment, Metric
 from mlroundup.experiments.schema import Outcome
 from mlroundup.report.terminal import results_table
 
-from .conftest import PAPER
+from .conftest import PAPER, SETTINGS
 
 EXP_A = "longstep-worst-case-with-a-rather-long-experiment-name"  # 54 characters
 EXP_B = "qigen-smollm2-perplexity-and-throughput-at-paper-scale"
@@ -124,6 +124,7 @@ def test_reproduce_prints_whole_names_when_stdout_is_not_a_terminal(monkeypatch,
         claim="Long names survive a CI log.",
         metrics=(Metric(METRICS_A[0], 2.0), Metric(METRIC_B, 4.0)),
         run=lambda ctx: Outcome(values={METRICS_A[0]: 2.0, METRIC_B: 1.0}),
+        settings=SETTINGS,
     )
     monkeypatch.setattr(registry, "all_experiments", lambda: [long])
     monkeypatch.setenv("COLUMNS", "80")  # as in CI, whatever terminal runs the tests

@@ -5,6 +5,7 @@ LoRA (a mathematical fact the measurement must show), and the paper's Table 2 va
 beside ours.
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -18,18 +19,16 @@ def test_registered_with_the_papers_values():
     (exp,) = select(["relora"])
     assert exp is ex.RELORA
     gap = exp.metric("relora_ppl_gap_vs_full")
-    assert gap.paper_value == pytest.approx(22.48 / 22.39 - 1)
-    assert ex.PAPER_PPL["lora"]["250M"] == 36.60
+    assert gap.paper_value == pytest.approx(22.48 / 22.39 - 1)  # Table 2, 250M: ReLoRA / full
 
 
 @pytest.mark.slow
-def test_quick_run_produces_every_metric(monkeypatch, tmp_path):
-    small = dict(ex.SETTINGS["quick"], preset="tiny", seq_len=32, batch_size=8, steps=24,
+def test_quick_run_produces_every_metric(tmp_path):
+    small = dataclasses.replace(ex.SETTINGS["quick"], preset="tiny", seq_len=32, batch_size=8, steps=24,
                  r=4, lora_alpha=1.0, eval_sequences=16, cost_rounds=1, cost_steps=1)  # fmt: skip
-    monkeypatch.setitem(ex.SETTINGS, "quick", small)
-    out = ex.run(RunContext(scale="quick", seed=0))
+    out = ex.run(RunContext(scale="quick", seed=0, settings=small))
     assert set(out.values) == set(ex.RELORA.metric_names)
-    assert out.values["lora_update_rank_at_most_r"] == 1.0
+    assert out.values["lora_update_rank_at_most_r"] is True
     assert out.values["ablation_all_four_beats_no_warm_start"] is None  # paper scale only
     assert math.isfinite(out.values["relora_ppl_gap_vs_full"])
     arms = out.tables[0]
@@ -39,13 +38,12 @@ def test_quick_run_produces_every_metric(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_paper_scale_ablation_path(monkeypatch):
-    small = dict(ex.SETTINGS["paper"], preset="tiny", seq_len=32, batch_size=8, steps=24,
+def test_paper_scale_ablation_path():
+    small = dataclasses.replace(ex.SETTINGS["paper"], preset="tiny", seq_len=32, batch_size=8, steps=24,
                  r=4, lora_alpha=1.0, eval_sequences=16, cost_rounds=1, cost_steps=1)  # fmt: skip
-    monkeypatch.setitem(ex.SETTINGS, "paper", small)
-    out = ex.run(RunContext(scale="paper", seed=0))
-    assert out.values["ablation_all_four_beats_no_warm_start"] in (0.0, 1.0)
-    assert out.values["ablation_reset_without_jagged_diverges"] in (0.0, 1.0)
+    out = ex.run(RunContext(scale="paper", seed=0, settings=small))
+    assert out.values["ablation_all_four_beats_no_warm_start"] in (True, False)
+    assert out.values["ablation_reset_without_jagged_diverges"] in (True, False)
     ablation = out.tables[-1]
     assert [row[0] for row in ablation.rows[:-1]] == [label for label, _, _ in ex.PAPER_ABLATION]
     assert ablation.rows[2][5] == "diverged"  # the paper's value travels beside ours

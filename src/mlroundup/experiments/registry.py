@@ -3,6 +3,59 @@
 Each entry of :data:`EXPERIMENTS` is the dotted path ``"package.module:ATTRIBUTE"`` of an
 :class:`Experiment` declared in a method's ``experiment.py``. Declarations are cheap to import (a
 method's heavy imports live inside its ``run`` function), so ``mlroundup list`` stays fast.
+
+How to declare an experiment
+----------------------------
+Every experiment is declared the same way: a frozen **settings dataclass** with one instance per
+scale, numeric **metrics** (:class:`Metric`: the paper's value, or our own ``target`` with its
+reason, never one in the other's place), yes/no **claims** (:class:`Claim`), and a ``run`` function
+that reads its settings from ``ctx.settings`` and returns an
+:class:`~mlroundup.experiments.schema.Outcome`::
+
+    from dataclasses import dataclass
+
+    from mlroundup.experiments.registry import Claim, Experiment, Metric, Paper
+
+    PAPER = Paper(authors="A. Author, B. Author", title="A Method", arxiv="2307.00000")
+
+    @dataclass(frozen=True)
+    class Settings:
+        n: int                  # problem size
+        repeats: int = 3
+
+    SETTINGS = {"quick": Settings(n=256), "paper": Settings(n=4096, repeats=7)}
+
+    def run(ctx):
+        import numpy as np      # heavy imports inside run: `mlroundup list` stays fast
+
+        from mlroundup.experiments.schema import Outcome
+
+        s = ctx.settings        # SETTINGS[ctx.scale], or the shrunk copy a test passed
+        err = float(np.mean(np.random.default_rng(ctx.seed).standard_normal(s.n)) ** 2)
+        return Outcome(values={"error": err, "beats_baseline": err < 1.0},
+                       notes=["what our scale cannot show"], config={"n": s.n})
+
+    EXAMPLE = Experiment(
+        name="example", method="example", title="Example", paper=PAPER,
+        claim="The method's error is small.",
+        metrics=(
+            Metric("error", paper_value=0.0, abs_tol=0.01, higher_is_better=False,
+                   source="Table 1"),
+            Claim("beats_baseline", statement="beats the baseline", source="Sec. 4"),
+        ),
+        settings=SETTINGS, run=run, budget_s={"quick": 5.0, "paper": 60.0},
+    )
+
+and one line ``"mlroundup.example.experiment:EXAMPLE"`` in :data:`EXPERIMENTS`. The runner
+(:mod:`mlroundup.experiments.runner`) sets ``ctx.settings``, owns matplotlib's backend and torch's
+thread count (restored after each experiment), turns a non-finite value into "not reproduced",
+and writes each metric and claim beside the paper's value and our target in ``results.json``, the
+HTML report and the terminal table. A test shrinks an experiment without touching its code::
+
+    import dataclasses
+    from mlroundup.experiments.runner import RunContext
+
+    outcome = EXAMPLE.run(RunContext(settings=dataclasses.replace(SETTINGS["quick"], n=8)))
 """
 
 from __future__ import annotations
@@ -10,8 +63,8 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, is_dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlroundup.experiments.runner import RunContext
@@ -149,6 +202,66 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A yes/no finding of a paper ("online TTT beats the fixed model"), checked by an experiment.
+
+    The experiment's :class:`~mlroundup.experiments.schema.Outcome` gives ``True`` (the finding
+    holds in our run), ``False`` (it does not) or ``None`` (not measured) under :attr:`name`.
+
+    Parameters
+    ----------
+    name : str
+        Key of the value in :attr:`Outcome.values`.
+    statement : str
+        The finding, as a short sentence that is true when it holds.
+    source : str
+        Where in the paper it is stated (section, table, figure).
+    paper_holds : bool
+        What the paper reports (default True: the paper states the finding). False for a
+        finding the paper reports against, e.g. "a window of every past frame is best".
+
+    Raises
+    ------
+    ValueError
+        If ``name`` or ``statement`` is empty.
+    """
+
+    name: str
+    statement: str
+    source: str = ""
+    paper_holds: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.statement:
+            raise ValueError(f"claim {self.name!r} needs a name and a statement")
+
+    @property
+    def unit(self) -> str:
+        return ""
+
+    def verdict(self, ours: bool | float | None) -> str:
+        """``"reproduced"`` when ours agrees with the paper, ``"not reproduced"`` when it does not
+        (a non-finite value counts as a disagreement), ``"not measured"`` for None.
+
+        Raises
+        ------
+        TypeError
+            If ``ours`` is not a bool, None or a number (0 / 1 accepted for older run functions).
+        """
+        if ours is None:
+            return "not measured"
+        if isinstance(ours, bool):
+            holds = ours
+        elif isinstance(ours, (int, float)) and not isinstance(ours, bool):
+            if not math.isfinite(ours) or ours not in (0, 1):
+                return "not reproduced"
+            holds = bool(ours)
+        else:
+            raise TypeError(f"claim {self.name!r}: expected True/False/None, got {ours!r}")
+        return "reproduced" if holds == self.paper_holds else "not reproduced"
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A registered reproduction of one paper claim.
 
@@ -164,12 +277,21 @@ class Experiment:
         The paper reproduced.
     claim : str
         The claim, in one sentence.
-    metrics : tuple of Metric
-        The published values compared with ours.
+    metrics : tuple of Metric or Claim
+        The published values and yes/no findings compared with ours.
     run : callable
-        ``run(ctx: RunContext) -> Outcome``; does the work at ``ctx.scale``.
+        ``run(ctx: RunContext) -> Outcome``; does the work described by ``ctx.settings``.
+    settings : dict of str to a frozen dataclass instance
+        The experiment's settings at each scale of :data:`SCALES` (every scale, one dataclass
+        type); the runner passes ``settings[scale]`` as ``ctx.settings``.
     budget_s : dict
         Expected wall time per scale on 2 cores, for the user's information.
+
+    Raises
+    ------
+    ValueError
+        If ``settings`` lacks a scale, is not one frozen dataclass type for all scales, or two
+        metrics share a name.
     """
 
     name: str
@@ -177,12 +299,37 @@ class Experiment:
     title: str
     paper: Paper
     claim: str
-    metrics: tuple[Metric, ...]
+    metrics: tuple[Metric | Claim, ...]
     run: Callable[[RunContext], Outcome]
+    settings: dict[str, Any] = field(default_factory=dict)
     budget_s: dict[str, float] = field(default_factory=lambda: {"quick": 90.0})
 
-    def metric(self, name: str) -> Metric:
-        """The metric called ``name``; KeyError listing the valid names otherwise."""
+    def __post_init__(self) -> None:
+        missing = [sc for sc in SCALES if sc not in self.settings]
+        if missing:
+            raise ValueError(f"experiment {self.name!r}: settings lack the scales {missing}")
+        unknown = sorted(set(self.settings) - set(SCALES))
+        if unknown:
+            raise ValueError(f"experiment {self.name!r}: unknown scales {unknown} in settings")
+        kinds = {type(v) for v in self.settings.values()}
+        first = next(iter(self.settings.values()))
+        if len(kinds) != 1 or not is_dataclass(first) or not first.__dataclass_params__.frozen:
+            raise ValueError(
+                f"experiment {self.name!r}: settings must be instances of one frozen dataclass"
+            )
+        names = [m.name for m in self.metrics]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"experiment {self.name!r}: metric names {dup} repeat")
+
+    def settings_for(self, scale: str) -> Any:
+        """The settings dataclass of ``scale``; ValueError naming the valid scales otherwise."""
+        if scale not in self.settings:
+            raise ValueError(f"invalid scale {scale!r}; valid: {', '.join(SCALES)}")
+        return self.settings[scale]
+
+    def metric(self, name: str) -> Metric | Claim:
+        """The metric or claim called ``name``; KeyError listing the valid names otherwise."""
         for m in self.metrics:
             if m.name == name:
                 return m

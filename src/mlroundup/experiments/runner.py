@@ -14,6 +14,7 @@ An earlier run folder is never overwritten; ``<out>/latest`` is a symbolic link 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import os
 import platform
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlroundup import __version__
-from mlroundup.experiments.registry import SCALES, Experiment
+from mlroundup.experiments.registry import SCALES, Claim, Experiment
 from mlroundup.experiments.schema import (
     SCHEMA_VERSION,
     Outcome,
@@ -64,6 +65,10 @@ class RunContext:
         A per-user cache folder the experiment may reuse across runs.
     progress : rich.progress.Progress or None
         Live progress display; use :meth:`track` rather than touching it.
+    settings : frozen dataclass or None
+        The experiment's settings (see :mod:`mlroundup.experiments.registry`). The runner fills
+        in the experiment's settings of ``scale`` when this is None; a test passes a shrunk copy
+        (``dataclasses.replace(SETTINGS["quick"], n=8)``) to run the same code smaller.
     """
 
     scale: str = "quick"
@@ -71,6 +76,7 @@ class RunContext:
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     progress: Any = None
     messages: list[str] = field(default_factory=list)
+    settings: Any = None
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
@@ -238,12 +244,45 @@ def _experiment_environment() -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def _claim_entry(claim: Claim, raw: Any) -> dict[str, Any]:
+    """The results.json entry of a yes/no claim (a value that is not a bool, 0/1 or None is a
+    disagreement, stored as null)."""
+    try:
+        verdict = claim.verdict(raw)
+    except TypeError:
+        verdict = "not reproduced"
+    if isinstance(raw, bool) or raw is None:
+        ours = raw
+    elif isinstance(raw, (int, float)) and raw in (0, 1):
+        ours = bool(raw)
+    else:
+        ours = None
+    return {
+        "name": claim.name,
+        "kind": "claim",
+        "statement": claim.statement,
+        "paper": claim.paper_holds,
+        "target": None,
+        "target_reason": "",
+        "ours": ours,
+        "ratio": None,
+        "verdict": verdict,
+        "rel_tol": 0.0,
+        "abs_tol": 0.0,
+        "higher_is_better": None,
+        "unit": "",
+        "source": claim.source,
+    }
+
+
 def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
     """Run one experiment and return its entry of the run document (never raises for its failure)."""
     seed_everything(ctx.seed)
     started = time.perf_counter()
     error: str | None = None
     outcome = Outcome(values={})
+    if ctx.settings is None:
+        ctx = dataclasses.replace(ctx, settings=exp.settings_for(ctx.scale))
     try:
         with _experiment_environment():
             outcome = exp.run(ctx)
@@ -263,6 +302,9 @@ def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
     metrics = []
     for m in exp.metrics:
         raw = outcome.values.get(m.name)
+        if isinstance(m, Claim):
+            metrics.append(_claim_entry(m, raw))
+            continue
         try:
             raw = None if raw is None else float(raw)
         except (TypeError, ValueError):
@@ -272,6 +314,7 @@ def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
         metrics.append(
             {
                 "name": m.name,
+                "kind": "metric",
                 "paper": m.paper_value,
                 "target": m.target,
                 "target_reason": m.target_reason,
@@ -305,6 +348,9 @@ def run_one(exp: Experiment, ctx: RunContext, run_dir: Path) -> dict[str, Any]:
         "figures": figures,
         "notes": list(outcome.notes),
         "config": jsonable(dict(outcome.config)),
+        "settings": jsonable(dataclasses.asdict(ctx.settings))
+        if dataclasses.is_dataclass(ctx.settings)
+        else None,
         "seed": ctx.seed,
         "wall_time_s": wall,
     }

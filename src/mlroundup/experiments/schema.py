@@ -65,8 +65,9 @@ class Outcome:
 
     Parameters
     ----------
-    values : dict of str to float or None
-        Our value for each of the experiment's metrics (None: could not be measured; say why in
+    values : dict of str to float, bool or None
+        Our value for each of the experiment's metrics (a bool for a
+        :class:`~mlroundup.experiments.registry.Claim`; None: could not be measured; say why in
         ``notes``).
     tables : list of Table
     figures : list of (str, matplotlib.figure.Figure)
@@ -77,7 +78,7 @@ class Outcome:
         The settings that produced the values (JSON-serializable).
     """
 
-    values: dict[str, float | None]
+    values: dict[str, float | bool | None]
     tables: list[Table] = field(default_factory=list)
     figures: list[tuple[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -210,13 +211,26 @@ RESULTS_SCHEMA: dict[str, Any] = {
                             ],
                             "properties": {
                                 "name": {"type": "string"},
-                                "paper": {**_num_or_null, "description": "the paper's value"},
+                                "kind": {
+                                    "enum": ["metric", "claim"],
+                                    "description": "'claim': a yes/no finding; paper and ours "
+                                    "are then booleans (ours null: not measured)",
+                                },
+                                "statement": {
+                                    "type": "string",
+                                    "description": "a claim's finding, true when it holds",
+                                },
+                                "paper": {
+                                    "type": ["number", "boolean", "null"],
+                                    "description": "the paper's value (a claim: whether the "
+                                    "paper reports the finding as holding)",
+                                },
                                 "target": {
                                     **_num_or_null,
                                     "description": "our own goal (not the paper's), if any",
                                 },
                                 "target_reason": {"type": "string"},
-                                "ours": _num_or_null,
+                                "ours": {"type": ["number", "boolean", "null"]},
                                 "ratio": {
                                     **_num_or_null,
                                     "description": "ours / paper (ours / target without one)",
@@ -244,6 +258,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
                     },
                     "notes": {"type": "array", "items": {"type": "string"}},
                     "config": {"type": "object"},
+                    "settings": {
+                        "type": ["object", "null"],
+                        "description": "The experiment's settings dataclass at this scale.",
+                    },
                     "seed": {"type": "integer"},
                     "wall_time_s": {"type": "number"},
                 },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,10 +30,21 @@ GRIMMER = Paper(
 #: Quick scale certifies t <= 31; t = 63 runs at --scale paper (about 7 minutes on 2 cores).
 #: t = 127 is not attempted: the certificate SDP (two 129 x 129 PSD blocks, ~33k multipliers)
 #: would take hours with Clarabel; its metric stays "not measured".
-_CERT_T_QUICK = (2, 3, 7, 15, 31)
-_CERT_T_PAPER = (2, 3, 7, 15, 31, 63)
 _CERT_T_PUBLISHED = (2, 3, 7, 15, 31, 63, 127)
 _RHO = 1.0 + math.sqrt(2.0)
+
+
+@dataclass(frozen=True)
+class CertificateSettings:
+    """Which of Table 1's pattern lengths t to certify (each in ``_CERT_T_PUBLISHED``)."""
+
+    t: tuple[int, ...]
+
+
+CERTIFICATE_SETTINGS = {
+    "quick": CertificateSettings(t=(2, 3, 7, 15, 31)),
+    "paper": CertificateSettings(t=(2, 3, 7, 15, 31, 63)),
+}
 
 
 def _certificate_metrics() -> tuple[Metric, ...]:
@@ -52,7 +64,12 @@ def _certificate_metrics() -> tuple[Metric, ...]:
 def run_certificates(ctx: RunContext) -> Outcome:
     from mlroundup.longstep.certificate import certify
 
-    ts = _CERT_T_QUICK if ctx.quick else _CERT_T_PAPER
+    ts = ctx.settings.t
+    unknown = sorted(set(ts) - set(_CERT_T_PUBLISHED))
+    if unknown:
+        raise ValueError(
+            f"no published pattern of length t = {unknown}; Table 1 has {_CERT_T_PUBLISHED}"
+        )
     rows, values = [], {}
     for t in ctx.track(ts, "certifying Table 1 patterns"):
         pattern = GRIMMER_PATTERNS[t]
@@ -74,9 +91,11 @@ def run_certificates(ctx: RunContext) -> Outcome:
             ]
         )
     notes = []
-    if ctx.quick:
+    skipped = [t for t in _CERT_T_PUBLISHED if t not in ts]
+    if skipped:
         notes.append(
-            "Quick scale certifies t <= 31; t = 63 and 127 are certified at --scale paper."
+            f"This run certifies t = {', '.join(map(str, ts))}; t = {', '.join(map(str, skipped))} "
+            "not certified (t = 63 runs at --scale paper; t = 127 is not attempted)."
         )
     failed = [r[0] for r in rows if r[6] is False]
     if failed:
@@ -115,6 +134,7 @@ CERTIFICATES = Experiment(
     "rate constants 2.2, 2.633, 3.2, 3.86, 4.603, ... (constant step: 1) found by SDP and verified exactly.",
     metrics=_certificate_metrics(),
     run=run_certificates,
+    settings=CERTIFICATE_SETTINGS,
     budget_s={"quick": 60.0, "paper": 1800.0},
 )
 
@@ -128,18 +148,31 @@ def _fit_exponent(ns: np.ndarray, values: np.ndarray) -> float:
     return float(slope)
 
 
+@dataclass(frozen=True)
+class WorstCaseSettings:
+    """Horizons n = 2^k - 1 for k = 1..kmax (silver's bound is stated there); the long-step
+    schedules (OBS-F, Grimmer's), whose PEPs need many interpolation pairs, stop at n_long."""
+
+    kmax: int
+    n_long: int
+
+
+WORST_CASE_SETTINGS = {
+    # an n = 63 long-step solve takes ~20 s here: quick stops those at n = 31
+    "quick": WorstCaseSettings(kmax=6, n_long=31),
+    "paper": WorstCaseSettings(kmax=7, n_long=127),
+}
+
+
 def run_worst_case(ctx: RunContext) -> Outcome:
     import matplotlib.pyplot as plt
 
     from mlroundup.longstep.pep import worst_case
     from mlroundup.longstep.schedules import grimmer_bound_leading, published_bound, schedule
 
-    kmax = 6 if ctx.quick else 7
-    ns = [2**k - 1 for k in range(1, kmax + 1)]  # silver's bound is stated at n = 2^k - 1
+    ns = [2**k - 1 for k in range(1, ctx.settings.kmax + 1)]  # silver's bound: n = 2^k - 1
     nmax = ns[-1]
-    # At quick scale the long-step schedules whose worst cases need many interpolation pairs stop
-    # at n = 31 (an n = 63 solve takes ~20 s each here); constant and silver go to n = 63.
-    n_long = nmax if not ctx.quick else 31
+    n_long = min(nmax, ctx.settings.n_long)
     curves: dict[str, tuple[list[int], list[float], list[float | None]]] = {}
     inaccurate: list[str] = []
     jobs: list[tuple[str, int]] = [("constant", n) for n in ns] + [("silver", n) for n in ns]
@@ -247,10 +280,10 @@ def run_worst_case(ctx: RunContext) -> Outcome:
             + "; treat those values as accurate to about 1e-5 relative (the OBS-F rows, whose bound is "
             "tight, show the size of the error in their ratio column)."
         )
-    if ctx.quick:
+    if n_long < nmax:
         notes.append(
-            "Quick scale: constant and silver up to n = 63, OBS-F and Grimmer's patterns up to n = 31; "
-            "--scale paper goes to n = 127 for all."
+            f"This run: constant and silver up to n = {nmax}, OBS-F and Grimmer's patterns up to "
+            f"n = {n_long}; --scale paper goes to n = 127 for all."
         )
     return Outcome(
         values=values,
@@ -316,11 +349,25 @@ WORST_CASE = Experiment(
         ),
     ),
     run=run_worst_case,
+    settings=WORST_CASE_SETTINGS,
     budget_s={"quick": 90.0, "paper": 900.0},
 )
 
 
 # --- (iii) real data ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RealDataSettings:
+    """Iteration cap of every gradient method on every problem."""
+
+    max_iter: int
+
+
+REAL_DATA_SETTINGS = {
+    "quick": RealDataSettings(max_iter=5_000),
+    "paper": RealDataSettings(max_iter=100_000),
+}
 
 
 def run_real_data(ctx: RunContext) -> Outcome:
@@ -329,7 +376,7 @@ def run_real_data(ctx: RunContext) -> Outcome:
     from mlroundup.longstep.problems import convergence_study, real_problems
     from mlroundup.longstep.schedules import schedule
 
-    max_iter = 5_000 if ctx.quick else 100_000
+    max_iter = ctx.settings.max_iter
     problems = real_problems()
     names = ["constant", "silver", "obs-f", "grimmer-7", "grimmer-31"]
     schedules = {name: schedule(name, max_iter) for name in names}
@@ -451,5 +498,6 @@ CONVERGENCE = Experiment(
         ),
     ),
     run=run_real_data,
+    settings=REAL_DATA_SETTINGS,
     budget_s={"quick": 60.0, "paper": 600.0},
 )

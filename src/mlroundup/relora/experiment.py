@@ -10,9 +10,10 @@ and seed; heavy imports live inside :func:`run`.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlroundup.experiments.registry import Experiment, Metric, Paper
+from mlroundup.experiments.registry import Claim, Experiment, Metric, Paper
 
 PAPER = Paper(
     authors="V. Lialin, S. Muckatira, N. Shivagunde, A. Rumshisky",
@@ -68,33 +69,29 @@ METRICS = (
         unit="fraction",
         source=f"{_T2}: ReLoRA's perplexity / full-rank's - 1",
     ),
-    Metric("full_beats_relora", 1.0, rel_tol=0.0, unit="1/0", source=f"{_T2}: full < ReLoRA"),
-    Metric(
+    Claim(
+        "full_beats_relora",
+        statement="full-rank training ends below ReLoRA's perplexity",
+        source=f"{_T2}: full < ReLoRA",
+    ),
+    Claim(
         "relora_at_most_warm_lora",
-        1.0,
-        rel_tol=0.0,
-        unit="1/0",
+        statement="ReLoRA's perplexity is at most warm-start LoRA's",
         source=f"{_T2}: ReLoRA <= LoRA + warm start (ties within {TIE_BAND:.1%} count)",
     ),
-    Metric(
+    Claim(
         "warm_lora_beats_lora",
-        1.0,
-        rel_tol=0.0,
-        unit="1/0",
+        statement="warm-start LoRA beats LoRA from scratch",
         source=f"{_T2}: LoRA + warm start < LoRA from scratch",
     ),
-    Metric(
+    Claim(
         "relora_update_rank_exceeds_r",
-        1.0,
-        rel_tol=0.0,
-        unit="1/0",
+        statement="ReLoRA's total update has rank above r in every wrapped layer",
         source="The paper's singular-value spectra of W_end - W_start (LoRA vs ReLoRA vs full): ReLoRA's update has rank > r; here in every wrapped layer",
     ),
-    Metric(
+    Claim(
         "lora_update_rank_at_most_r",
-        1.0,
-        rel_tol=0.0,
-        unit="1/0",
+        statement="a LoRA update has rank at most r",
         source="Sec. 2: a LoRA update has rank <= r (a check of our rank measurement)",
     ),
     Metric(
@@ -105,34 +102,58 @@ METRICS = (
         unit="fraction",
         source="Abstract: 'improves training speed by 9-40%' (lower end; 250M-1.3B on GPUs)",
     ),
-    Metric(
+    Claim(
         "ablation_all_four_beats_no_warm_start",
-        1.0,
-        rel_tol=0.0,
-        unit="1/0",
+        statement="ReLoRA with all four parts beats it without the warm start",
         source="Table 6 (130M): all four parts 25.04 < restarts + reset + jagged 29.77 (paper scale)",
     ),
-    Metric(
+    Claim(
         "ablation_reset_without_jagged_diverges",
-        1.0,
-        rel_tol=0.0,
-        unit="1/0",
+        statement="restarts with an optimizer reset but no jagged schedule diverge",
         source="Table 6 (130M): restarts + optimizer reset without the jagged schedule diverged "
         "(paper scale; non-finite loss or perplexity > 1.5x plain LoRA's)",
     ),
 )
 
+
 #: Settings per scale. ``r`` / ``d_model`` = 16 / 144 ~ 1/9 (paper: 128 / 768-1024 = 1/6-1/8). Quick:
 #: three low-rank cycles of 32 steps (four cycles of 19 steps measured 5% worse: at this length a
 #: restart cannot pay back its learning-rate drop); paper: restarts every 150 of 1000 steps.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "quick": dict(
+@dataclass(frozen=True)
+class Settings:
+    """One scale of the experiment: the GPT preset and batches, the step budget, ReLoRA's knobs
+    (fractions of the budget), and the size of the step-cost measurement."""
+
+    preset: str
+    seq_len: int
+    batch_size: int
+    steps: int
+    peak_lr: float
+    r: int
+    lora_alpha: float
+    warm_start: float
+    reset_every: float
+    restart_warmup: float
+    warmup: float
+    floor: float
+    optimizer_reset: str
+    prune_fraction: float
+    lora_lr_ratio: float
+    eval_sequences: int
+    ablation: bool
+    cost_rounds: int
+    cost_steps: int
+    threads: int
+
+
+SETTINGS = {
+    "quick": Settings(
         preset="1m", seq_len=64, batch_size=8, steps=128, peak_lr=2e-3, r=16, lora_alpha=4.0,
         warm_start=0.25, reset_every=0.25, restart_warmup=0.04, warmup=0.05, floor=0.1,
         optimizer_reset="magnitude", prune_fraction=0.99, lora_lr_ratio=2.0,
         eval_sequences=96, ablation=False, cost_rounds=2, cost_steps=3, threads=1,
     ),
-    "paper": dict(
+    "paper": Settings(
         preset="1m", seq_len=128, batch_size=16, steps=1000, peak_lr=2e-3, r=16, lora_alpha=4.0,
         warm_start=0.25, reset_every=0.15, restart_warmup=0.02, warmup=0.05, floor=0.1,
         optimizer_reset="magnitude", prune_fraction=0.99, lora_lr_ratio=2.0,
@@ -150,25 +171,25 @@ def step_budget(steps: int):
     return Budget.of_steps(steps)
 
 
-def _method(s: dict[str, Any], restarts: bool, reset: bool, jagged: bool, warm: bool, seed: int):
+def _method(s: Settings, restarts: bool, reset: bool, jagged: bool, warm: bool, seed: int):
     from mlroundup.relora.method import ReLoRAMethod
 
     return ReLoRAMethod(
-        r=s["r"],
-        lora_alpha=s["lora_alpha"],
-        warm_start=s["warm_start"] if warm else 0.0,
-        reset_every=s["reset_every"] if restarts else None,
-        restart_warmup=s["restart_warmup"],
-        optimizer_reset=s["optimizer_reset"] if reset else None,
-        prune_fraction=s["prune_fraction"],
+        r=s.r,
+        lora_alpha=s.lora_alpha,
+        warm_start=s.warm_start if warm else 0.0,
+        reset_every=s.reset_every if restarts else None,
+        restart_warmup=s.restart_warmup,
+        optimizer_reset=s.optimizer_reset if reset else None,
+        prune_fraction=s.prune_fraction,
         jagged=jagged,
-        lora_lr_ratio=s["lora_lr_ratio"],
+        lora_lr_ratio=s.lora_lr_ratio,
         seed=seed,
     )
 
 
 def train_arm(
-    corpus, s: dict[str, Any], seed: int, method=None, warm_start: float | None = None
+    corpus, s: Settings, seed: int, method=None, warm_start: float | None = None
 ) -> dict[str, Any]:
     """Train one arm under the step budget; returns perplexity, rank, memory and curve data.
 
@@ -186,23 +207,21 @@ def train_arm(
     from mlroundup.relora.schedule import JaggedBudgetSchedule
 
     torch.manual_seed(seed)
-    model = GPT(
-        GPTConfig(vocab_size=corpus.vocab_size, block_size=s["seq_len"], **PRESETS[s["preset"]])
-    )
+    model = GPT(GPTConfig(vocab_size=corpus.vocab_size, block_size=s.seq_len, **PRESETS[s.preset]))
     names = target_names(model)
     if method is None:
-        schedule = JaggedBudgetSchedule(s["peak_lr"], s["warmup"], (), 0.0, s["floor"])
+        schedule = JaggedBudgetSchedule(s.peak_lr, s.warmup, (), 0.0, s.floor)
     else:
-        schedule = method.schedule(s["peak_lr"], s["warmup"], s["floor"])
+        schedule = method.schedule(s.peak_lr, s.warmup, s.floor)
     # The official code's defaults: weight decay 0, betas (0.9, 0.999), gradient clipping at 1.
     config = TrainConfig(
-        batch_size=s["batch_size"],
-        seq_len=s["seq_len"],
+        batch_size=s.batch_size,
+        seq_len=s.seq_len,
         seed=seed,
         weight_decay=0.0,
         betas=(0.9, 0.999),
         grad_clip=1.0,
-        eval_sequences=s["eval_sequences"],
+        eval_sequences=s.eval_sequences,
         eval_batch_size=32,
     )
     snap: dict[str, Any] = {}
@@ -216,7 +235,7 @@ def train_arm(
         snap["trainable"] = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
 
     try:
-        res = train(model, (corpus["train"], corpus["validation"]), step_budget(s["steps"]), schedule,
+        res = train(model, (corpus["train"], corpus["validation"]), step_budget(s.steps), schedule,
                     method=method, config=config, on_step=on_step)  # fmt: skip
     except NonFiniteLossError as exc:
         return {"diverged": True, "ppl": math.inf, "error": str(exc).splitlines()[0]}
@@ -251,9 +270,9 @@ def run(ctx) -> Any:
     from mlroundup.data.tokens import shakespeare
     from mlroundup.experiments.schema import Outcome
 
-    s = dict(SETTINGS[ctx.scale])
+    s = ctx.settings
     threads = torch.get_num_threads()
-    torch.set_num_threads(s["threads"])
+    torch.set_num_threads(s.threads)
     try:
         corpus = shakespeare("char", cache_dir=ctx.cache_dir)
         arms: dict[str, dict[str, Any]] = {}
@@ -265,9 +284,9 @@ def run(ctx) -> Any:
         ]
         for name, method in ctx.track(plan, "ReLoRA arms"):
             ctx.log(f"relora: training arm {name}")
-            arms[name] = train_arm(corpus, s, ctx.seed, method, warm_start=s["warm_start"])
+            arms[name] = train_arm(corpus, s, ctx.seed, method, warm_start=s.warm_start)
         ablation = None
-        if s["ablation"]:
+        if s.ablation:
             ablation = {}
             reuse = {(False, False, False, False): "lora", (False, False, False, True): "warm-lora",
                      (True, True, True, True): "relora"}  # fmt: skip
@@ -282,18 +301,16 @@ def run(ctx) -> Any:
     return _outcome(arms, ablation, cost, s, ctx, os.cpu_count() or 1, Outcome)
 
 
-def _measure_cost(corpus, s: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+def _measure_cost(corpus, s: Settings, seed: int) -> dict[str, dict[str, float]]:
     import torch
 
     from mlroundup.budgeted_training.model import GPT, PRESETS, GPTConfig, per_token_loss
     from mlroundup.data.windows import batch_starts, windows
     from mlroundup.relora.cost import compare_step_cost
 
-    cfg = GPTConfig(vocab_size=corpus.vocab_size, block_size=s["seq_len"], **PRESETS[s["preset"]])
+    cfg = GPTConfig(vocab_size=corpus.vocab_size, block_size=s.seq_len, **PRESETS[s.preset])
     toks = corpus["train"].tokens
-    x, y = windows(
-        toks, batch_starts(seed, 0, len(toks), s["seq_len"], s["batch_size"]), s["seq_len"]
-    )
+    x, y = windows(toks, batch_starts(seed, 0, len(toks), s.seq_len, s.batch_size), s.seq_len)
 
     def make():
         torch.manual_seed(seed)
@@ -302,12 +319,8 @@ def _measure_cost(corpus, s: dict[str, Any], seed: int) -> dict[str, dict[str, f
     def loss_fn(model, inp, tgt):
         return per_token_loss(model(inp), tgt).mean()
 
-    return compare_step_cost(make, loss_fn, x, y, {"r": s["r"], "lora_alpha": s["lora_alpha"]},
-                             rounds=s["cost_rounds"], steps=s["cost_steps"])  # fmt: skip
-
-
-def _fact(b: bool) -> float:
-    return 1.0 if b else 0.0
+    return compare_step_cost(make, loss_fn, x, y, {"r": s.r, "lora_alpha": s.lora_alpha},
+                             rounds=s.cost_rounds, steps=s.cost_steps)  # fmt: skip
 
 
 def _outcome(arms, ablation, cost, s, ctx, cpus, Outcome) -> Any:
@@ -316,38 +329,38 @@ def _outcome(arms, ablation, cost, s, ctx, cpus, Outcome) -> Any:
     from mlroundup.experiments.schema import Table
 
     ppl = {a: arms[a]["ppl"] for a in ARMS}
-    r = s["r"]
+    r = s.r
     min_rank = {a: min(arms[a]["ranks"].values()) for a in ARMS if not arms[a]["diverged"]}
     max_rank = {a: max(arms[a]["ranks"].values()) for a in ARMS if not arms[a]["diverged"]}
-    values: dict[str, float | None] = {
+    values: dict[str, float | bool | None] = {
         "relora_ppl_gap_vs_full": ppl["relora"] / ppl["full"] - 1.0,
-        "full_beats_relora": _fact(ppl["full"] < ppl["relora"]),
-        "relora_at_most_warm_lora": _fact(ppl["relora"] <= ppl["warm-lora"] * (1 + TIE_BAND)),
-        "warm_lora_beats_lora": _fact(ppl["warm-lora"] < ppl["lora"]),
-        "relora_update_rank_exceeds_r": _fact(min_rank.get("relora", 0) > r),
-        "lora_update_rank_at_most_r": _fact(
+        "full_beats_relora": bool(ppl["full"] < ppl["relora"]),
+        "relora_at_most_warm_lora": bool(ppl["relora"] <= ppl["warm-lora"] * (1 + TIE_BAND)),
+        "warm_lora_beats_lora": bool(ppl["warm-lora"] < ppl["lora"]),
+        "relora_update_rank_exceeds_r": bool(min_rank.get("relora", 0) > r),
+        "lora_update_rank_at_most_r": bool(
             max_rank.get("lora", r + 1) <= r and max_rank.get("warm-lora", r + 1) <= r
         ),
         "relora_step_speedup": cost["full"]["step_s_min"] / cost["relora"]["step_s_min"] - 1.0,
     }
     notes = [
-        f"Same step budget for every arm: {s['steps']} optimizer steps of {s['batch_size']} x "
-        f"{s['seq_len']} characters (the paper compares arms at equal steps and tokens), the same "
-        f"batches and seed; GPT preset '{s['preset']}' on the Shakespeare characters; one seed, so "
+        f"Same step budget for every arm: {s.steps} optimizer steps of {s.batch_size} x "
+        f"{s.seq_len} characters (the paper compares arms at equal steps and tokens), the same "
+        f"batches and seed; GPT preset '{s.preset}' on the Shakespeare characters; one seed, so "
         "differences of a few tenths of a percent are within noise.",
-        f"Adapters: r={r}, lora_alpha={s['lora_alpha']:g} (scaling {s['lora_alpha'] / r:g}) on every "
+        f"Adapters: r={r}, lora_alpha={s.lora_alpha:g} (scaling {s.lora_alpha / r:g}) on every "
         "attention and MLP projection; embeddings, norms and the tied head stay full-rank and "
-        f"trainable. Learning rate: peak {s['peak_lr']:g} full-rank, x{s['lora_lr_ratio']:g} while "
+        f"trainable. Learning rate: peak {s.peak_lr:g} full-rank, x{s.lora_lr_ratio:g} while "
         "adapters train (official README: 1e-3 vs 5e-4). Warm start: the first "
-        f"{s['warm_start']:.0%} of the budget full-rank; restarts every {s['reset_every']:.0%}; "
-        f"re-warmup {s['restart_warmup']:.0%}; optimizer reset: {s['optimizer_reset']} "
-        f"{'at ' + format(s['prune_fraction'], '.0%') if s['optimizer_reset'] != 'reset' else ''} "
+        f"{s.warm_start:.0%} of the budget full-rank; restarts every {s.reset_every:.0%}; "
+        f"re-warmup {s.restart_warmup:.0%}; optimizer reset: {s.optimizer_reset} "
+        f"{'at ' + format(s.prune_fraction, '.0%') if s.optimizer_reset != 'reset' else ''} "
         "of the adapters' Adam moments.",
         "Update ranks are of W_end - W_switch, the update made after the warm start (from "
         "initialization for LoRA from scratch); the full-rank arm is measured over the same window. "
         "Numerical rank: singular values above max(m, n) * eps(float32) * s_max.",
         f"Step time and optimizer-state memory were measured on this machine ({cpus} cores, shared "
-        f"with other jobs; {s['threads']} torch thread) for the same model, full-rank vs wrapped, "
+        f"with other jobs; {s.threads} torch thread) for the same model, full-rank vs wrapped, "
         "alternated; the paper's 9-40% speed-up is for 250M-1.3B models on GPUs, where the frozen "
         "weights' gradients and Adam state are a large share of the work; at ~1M parameters the "
         "embedding and the extra adapter matmuls dominate.",
@@ -357,8 +370,8 @@ def _outcome(arms, ablation, cost, s, ctx, cpus, Outcome) -> Any:
         "relora_at_most_warm_lora": "ReLoRA <= LoRA after warm start",
         "warm_lora_beats_lora": "LoRA after warm start < LoRA from scratch",
     }
-    held = [c for k, c in claims.items() if values[k] == 1.0]
-    failed = [c for k, c in claims.items() if values[k] != 1.0]
+    held = [c for k, c in claims.items() if values[k]]
+    failed = [c for k, c in claims.items() if not values[k]]
     notes.append(
         "Table 2's ordering at this scale: "
         + (f"holds for {'; '.join(held)}" if held else "no pairwise claim holds")
@@ -426,9 +439,9 @@ def _outcome(arms, ablation, cost, s, ctx, cpus, Outcome) -> Any:
         ))  # fmt: skip
         all4 = ablation["ReLoRA (all four)"]["ppl"]
         no_ws = ablation["+ restarts + reset + jagged schedule"]["ppl"]
-        values["ablation_all_four_beats_no_warm_start"] = _fact(all4 < no_ws)
+        values["ablation_all_four_beats_no_warm_start"] = bool(all4 < no_ws)
         bad, ref = ablation["+ restarts + optimizer reset"], ablation["LoRA"]
-        values["ablation_reset_without_jagged_diverges"] = _fact(
+        values["ablation_reset_without_jagged_diverges"] = bool(
             bad["diverged"] or bad["ppl"] > BLOW_UP * ref["ppl"]
         )
         notes.append(
@@ -440,7 +453,7 @@ def _outcome(arms, ablation, cost, s, ctx, cpus, Outcome) -> Any:
         values["ablation_reset_without_jagged_diverges"] = None
         notes.append("The Table 6 ablation runs only at paper scale (--scale paper).")
     figures = _figures(arms, s, names, np)
-    config = {k: v for k, v in s.items()}
+    config = asdict(s)
     config["reset_log"] = arms["relora"].get("reset_log", [])
     return Outcome(values=values, tables=tables, figures=figures, notes=notes, config=config)
 
@@ -470,7 +483,7 @@ def _figures(arms, s, names, np) -> list[tuple[str, Any]]:
             continue
         sv = arms[a]["spectra"][layer]
         ax.semilogy(sv / sv[0], label=f"{ARM_TITLES[a]} (rank {arms[a]['ranks'][layer]})")
-    ax.axvline(s["r"], color="gray", ls=":", label=f"r = {s['r']}")
+    ax.axvline(s.r, color="gray", ls=":", label=f"r = {s.r}")
     ax.set(
         xlabel="index", ylabel="singular value / largest", title=f"Spectrum of the update, {layer}"
     )
@@ -495,5 +508,6 @@ RELORA = Experiment(
     "better than LoRA, because their sum reaches high rank.",
     metrics=METRICS,
     run=run,
+    settings=SETTINGS,
     budget_s={"quick": 90.0, "paper": 3600.0},
 )

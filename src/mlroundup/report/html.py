@@ -82,7 +82,8 @@ def _metrics_table(exp: dict[str, Any]) -> str:
                 html.escape(tol),
                 _badge(m["verdict"]),
                 html.escape(
-                    m["source"]
+                    (f"Claim: {m['statement']}. " if m.get("kind") == "claim" else "")
+                    + m["source"]
                     + (f" Target (ours): {m['target_reason']}" if m.get("target_reason") else "")
                 ),
             ]

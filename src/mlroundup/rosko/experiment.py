@@ -10,6 +10,8 @@ ARM Dense GEMM and spMM libraries for matrices with sparsities ranging from 75% 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mlroundup.experiments.registry import Experiment, Metric, Paper
 
 PAPER = Paper(
@@ -23,8 +25,23 @@ PAPER = Paper(
 PAPER_MAX_SPEEDUP_OVER_VENDOR = 6.5
 PAPER_BREAK_EVEN_SPARSITY = 75.0
 
-_SHAPES = {"quick": (2048, 2048, 128), "paper": (4096, 4096, 512)}
-_REPEATS = {"quick": 3, "paper": 7}
+
+@dataclass(frozen=True)
+class Settings:
+    """The problem: A (m, k) at each sparsity of ``sparsities`` (fractions of zeros) times a dense
+    B (k, n), float32; ``repeats`` timed passes per peer after a warm-up."""
+
+    m: int
+    k: int
+    n: int
+    repeats: int
+    sparsities: tuple[float, ...] | None = None  # None: mlroundup.rosko.compare.SPARSITIES
+
+
+SETTINGS = {
+    "quick": Settings(m=2048, k=2048, n=128, repeats=3),
+    "paper": Settings(m=4096, k=4096, n=512, repeats=7),
+}
 
 
 def run(ctx):
@@ -35,14 +52,16 @@ def run(ctx):
     from mlroundup.rosko.compare import SPARSITIES, Problem, random_sparse, time_peers
     from mlroundup.rosko.matmul import default_threads
 
-    m, k, n = _SHAPES[ctx.scale]
+    st = ctx.settings
+    m, k, n = st.m, st.k, st.n
+    sweep = SPARSITIES if st.sparsities is None else st.sparsities
     threads = default_threads()
     b = np.random.default_rng(ctx.seed).standard_normal((k, n)).astype(np.float32)
     peers = ("rosko", "mkl", "scipy", "numpy_dense")
     rows, cpu_rows, speed, cpu_mkl, missing = [], [], {p: [] for p in peers[1:]}, [], {}
-    for i, s in enumerate(ctx.track(SPARSITIES, "sparsity sweep")):
+    for i, s in enumerate(ctx.track(sweep, "sparsity sweep")):
         prob = Problem("random", random_sparse(m, k, s, seed=ctx.seed + i), b)
-        times, why = time_peers(prob, threads=threads, repeats=_REPEATS[ctx.scale], peers=peers)
+        times, why = time_peers(prob, threads=threads, repeats=st.repeats, peers=peers)
         missing.update(why)
         t = times["rosko"]
         ratios = {p: (None if times[p] is None else times[p] / t) for p in peers[1:]}
@@ -51,14 +70,14 @@ def run(ctx):
         rows.append([100 * s, *(None if times[p] is None else 1e3 * times[p] for p in peers),
                      *(ratios[p] for p in peers[1:])])  # fmt: skip
         # the same problem on one thread, in CPU time: what a loaded machine cannot distort
-        cpu, _ = time_peers(prob, threads=1, repeats=_REPEATS[ctx.scale], peers=peers,
+        cpu, _ = time_peers(prob, threads=1, repeats=st.repeats, peers=peers,
                             cpu=True, check=False)  # fmt: skip
         c_ratios = [None if cpu[p] is None else cpu[p] / cpu["rosko"] for p in peers[1:]]
         cpu_mkl.append(c_ratios[0])
         cpu_rows.append([100 * s, *(None if cpu[p] is None else 1e3 * cpu[p] for p in peers),
                          *c_ratios])  # fmt: skip
 
-    pct = [100 * s for s in SPARSITIES]
+    pct = [100 * s for s in sweep]
 
     # the paper's claim covers 65% ... 99.8% sparsity: take the maximum over that range only
     def _in_range(ratios):
@@ -137,8 +156,8 @@ def run(ctx):
         config={
             "shape": [m, k, n],
             "threads": threads,
-            "sparsities": list(SPARSITIES),
-            "repeats": _REPEATS[ctx.scale],
+            "sparsities": list(sweep),
+            "repeats": st.repeats,
             "seed": ctx.seed,
         },  # fmt: skip
     )
@@ -172,5 +191,6 @@ SPEEDUP = Experiment(
         ),
     ),  # fmt: skip
     run=run,
+    settings=SETTINGS,
     budget_s={"quick": 60.0, "paper": 600.0},
 )

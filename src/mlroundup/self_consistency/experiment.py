@@ -9,9 +9,10 @@ short-answer task where a 135M model is often right, so the effect is measurable
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlroundup.experiments.registry import Experiment, Metric, Paper
+from mlroundup.experiments.registry import Claim, Experiment, Metric, Paper
 
 PAPER = Paper(
     authors="S. Jain, X. Ma, A. Deoras, B. Xiang",
@@ -27,15 +28,34 @@ PAPER = Paper(
 PAPER_CODEX_RANDOM = 0.435
 PAPER_CODEX_CONSENSUS_WUCS = 0.568
 
-# Scales. quick: a fixed set of the easiest problems (shortest canonical solutions), chosen
-# before any sampling; paper: all 164 problems, 20 samples each.
+
+@dataclass(frozen=True)
+class HumanEvalSettings:
+    """``problems``: how many HumanEval problems (below 164, the easiest by canonical-solution
+    length, chosen before any sampling); ``n`` samples each of at most ``max_new_tokens``."""
+
+    problems: int
+    n: int
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class CapitalsSettings:
+    """The first ``prompts`` countries of the task's list; ``n`` answers each of at most
+    ``max_new_tokens``."""
+
+    prompts: int
+    n: int
+    max_new_tokens: int
+
+
 HUMANEVAL = {
-    "quick": {"problems": 5, "n": 10, "max_new_tokens": 40},
-    "paper": {"problems": 164, "n": 20, "max_new_tokens": 256},
+    "quick": HumanEvalSettings(problems=5, n=10, max_new_tokens=40),
+    "paper": HumanEvalSettings(problems=164, n=20, max_new_tokens=256),
 }
 CAPITALS = {
-    "quick": {"prompts": 16, "n": 10, "max_new_tokens": 8},
-    "paper": {"prompts": 40, "n": 20, "max_new_tokens": 16},
+    "quick": CapitalsSettings(prompts=16, n=10, max_new_tokens=8),
+    "paper": CapitalsSettings(prompts=40, n=20, max_new_tokens=16),
 }
 TEMPERATURE = 0.8
 TOP_P = 0.95
@@ -108,14 +128,14 @@ def _run_humaneval(ctx: Any) -> Any:
     from mlroundup.self_consistency.sandbox import protections
     from mlroundup.self_consistency.tasks import SampleSpec, cached_samples, score_methods
 
-    cfg = HUMANEVAL[ctx.scale]
+    cfg = ctx.settings
     problems = he.load_problems()
-    if cfg["problems"] < len(problems):
-        problems = he.easiest(problems, cfg["problems"])
+    if cfg.problems < len(problems):
+        problems = he.easiest(problems, cfg.problems)
     load, state = _model_loader(ctx)
     chats = [he.chat_prompt(p) for p in problems]
-    spec = SampleSpec(MODEL_ID, [u for u, _ in chats], cfg["n"], TEMPERATURE, TOP_P,
-                      cfg["max_new_tokens"], he.STOP, ctx.seed, True, MAX_BATCH,
+    spec = SampleSpec(MODEL_ID, [u for u, _ in chats], cfg.n, TEMPERATURE, TOP_P,
+                      cfg.max_new_tokens, he.STOP, ctx.seed, True, MAX_BATCH,
                       [r for _, r in chats])  # fmt: skip
     t0 = time.perf_counter()
     samples, hit = cached_samples(spec, ctx.cache_dir, load)
@@ -130,7 +150,7 @@ def _run_humaneval(ctx: Any) -> Any:
     scores = score_methods(samples, correct, seed=ctx.seed)
     paper = {"random": PAPER_CODEX_RANDOM, "consensus-wucs": PAPER_CODEX_CONSENSUS_WUCS}
     table, summary = _method_table(
-        f"HumanEval pass@1 of the selected completion ({len(problems)} problems, n={cfg['n']})",
+        f"HumanEval pass@1 of the selected completion ({len(problems)} problems, n={cfg.n})",
         scores, ctx.seed, paper, "pass@1",
     )  # fmt: skip
     gain = summary["consensus-wucs"][0] - summary["random"][0]
@@ -142,7 +162,7 @@ def _run_humaneval(ctx: Any) -> Any:
         "template to complete the function, with the answer pre-filled with a Python code block "
         "and the HumanEval prompt so that it continues the function body; "
         f"temperature {TEMPERATURE}, top-p {TOP_P}, at most "
-        f"{cfg['max_new_tokens']} new tokens, Codex stop sequences. The paper reranks samples of "
+        f"{cfg.max_new_tokens} new tokens, Codex stop sequences. The paper reranks samples of "
         "models orders of magnitude larger (Codex002 etc.); its numbers are for reference only.",
         f"{solved} of {len(problems)} problems have at least one passing sample (oracle), and "
         f"{mixed} have both passing and failing samples; only those can separate the selection "
@@ -179,13 +199,13 @@ def _run_humaneval(ctx: Any) -> Any:
         )
         values: dict[str, float | None] = {"gain_vs_random": None, "beats_mean_logprob": None}
     else:
-        values = {"gain_vs_random": gain, "beats_mean_logprob": float(vs_mlp > 0)}
+        values = {"gain_vs_random": gain, "beats_mean_logprob": bool(vs_mlp > 0)}
     return Outcome(
         values=values,
         tables=[table],
         notes=notes,
         config={
-            **cfg,
+            **asdict(cfg),
             "temperature": TEMPERATURE,
             "top_p": TOP_P,
             "max_batch": MAX_BATCH,
@@ -209,11 +229,11 @@ def _run_capitals(ctx: Any) -> Any:
         score_methods,
     )
 
-    cfg = CAPITALS[ctx.scale]
-    pairs = PAIRS[: cfg["prompts"]]
+    cfg = ctx.settings
+    pairs = PAIRS[: cfg.prompts]
     load, state = _model_loader(ctx)
-    spec = SampleSpec(MODEL_ID, [capital_prompt(c) for c, _ in pairs], cfg["n"], TEMPERATURE,
-                      TOP_P, cfg["max_new_tokens"], ("\n",), ctx.seed, True, MAX_BATCH)  # fmt: skip
+    spec = SampleSpec(MODEL_ID, [capital_prompt(c) for c, _ in pairs], cfg.n, TEMPERATURE,
+                      TOP_P, cfg.max_new_tokens, ("\n",), ctx.seed, True, MAX_BATCH)  # fmt: skip
     t0 = time.perf_counter()
     samples, hit = cached_samples(spec, ctx.cache_dir, load)
     sample_s = time.perf_counter() - t0
@@ -223,14 +243,14 @@ def _run_capitals(ctx: Any) -> Any:
     ]
     scores = score_methods(samples, correct, seed=ctx.seed)
     table, summary = _method_table(
-        f"Capital cities: accuracy of the selected answer ({len(pairs)} prompts, n={cfg['n']})",
+        f"Capital cities: accuracy of the selected answer ({len(pairs)} prompts, n={cfg.n})",
         scores, ctx.seed, {}, "accuracy",
     )  # fmt: skip
     gain = summary["consensus-wucs"][0] - summary["random"][0]
     notes = [
         "Prompt: 'What is the capital of X? Answer with the city name only.' through the chat "
         "template; an answer is correct when it names the capital (case-insensitive, whole "
-        f"words). Temperature {TEMPERATURE}, top-p {TOP_P}, at most {cfg['max_new_tokens']} "
+        f"words). Temperature {TEMPERATURE}, top-p {TOP_P}, at most {cfg.max_new_tokens} "
         "new tokens, stop at a newline.",
         "The paper has no such task; it is our cheap check of the claim that consistency-based "
         "selection beats a random pick, on a task where a 135M model is often right.",
@@ -239,11 +259,11 @@ def _run_capitals(ctx: Any) -> Any:
         + ").",
     ]
     return Outcome(
-        values={"beats_random": float(gain > 0)},
+        values={"beats_random": bool(gain > 0)},
         tables=[table],
         notes=notes,
         config={
-            **cfg,
+            **asdict(cfg),
             "temperature": TEMPERATURE,
             "top_p": TOP_P,
             "max_batch": MAX_BATCH,
@@ -269,16 +289,14 @@ HUMANEVAL_EXPERIMENT = Experiment(
             unit="pass@1",
             source="Table 1, Codex002 HumanEval (Consensus-WUCS minus random)",
         ),
-        Metric(
+        Claim(
             "beats_mean_logprob",
-            1.0,
-            abs_tol=0.0,
-            higher_is_better=True,
-            unit="1 = yes",
+            statement="Consensus-WUCS picks score above mean-log-probability reranking",
             source="Table 1 / Section 5: Consensus-WUCS above Mean-logp on code generation",
         ),
     ),
     run=_run_humaneval,
+    settings=HUMANEVAL,
     budget_s={"quick": 90.0, "paper": 4 * 3600.0},
 )
 
@@ -290,16 +308,14 @@ CAPITALS_EXPERIMENT = Experiment(
     claim="Consensus-based selection beats a random pick of the sampled answers (the paper "
     "reports gains over random on every task it studies).",
     metrics=(
-        Metric(
+        Claim(
             "beats_random",
-            1.0,
-            abs_tol=0.0,
-            higher_is_better=True,
-            unit="1 = yes",
+            statement="Consensus-WUCS picks score above a random pick",
             source="Abstract and Section 5: improvements over random selection on code, "
             "autoformalization, summarization and translation",
         ),
     ),
     run=_run_capitals,
+    settings=CAPITALS,
     budget_s={"quick": 60.0, "paper": 600.0},
 )
