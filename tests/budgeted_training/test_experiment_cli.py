@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from mlroundup.budgeted_training import experiment as E
-from mlroundup.budgeted_training.budget import Charge
 from mlroundup.cli import main
+from mlroundup.training import Charge
 
 
 def test_shipped_reference_table_fits_the_quick_scale():

@@ -1,20 +1,18 @@
 """Method mechanics (oracles: copied weights compared entry by entry; the layer-drop formula of
 Zhang & He 2020 evaluated by hand and by sampling; Lion's and Sophia's closed-form steps on a
-diagonal quadratic)."""
+diagonal quadratic; per-step charges summed by hand from each method's passes on an exactly linear
+cost table)."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
+from training.training_helpers import linear_table, tiny_model
 
 from mlroundup.budgeted_training import methods as M
-from mlroundup.budgeted_training.budget import Budget
 from mlroundup.budgeted_training.optim import SophiaG, lion
-from mlroundup.budgeted_training.schedule import BudgetSchedule
-from mlroundup.budgeted_training.trainer import TrainConfig, train
-
-from .budgeted_helpers import linear_table, tiny_model
+from mlroundup.training import Budget, BudgetSchedule, TrainConfig, train
 
 
 @pytest.mark.parametrize("positions", ["rope", "learned"])
@@ -110,6 +108,36 @@ def test_selective_backprop_keeps_with_probability_cdf_power_beta(data):
     assert np.allclose(k, np.round(k)) and k.min() >= 1 and k.max() <= 8
     assert abs(k.mean() - (1 + 8 / 3 - 0.8)) < 4 * k.std() / np.sqrt(k.size)
     assert len(sb.state_dict()["losses"]) == min(4096, 8 * len(charged))
+
+
+def _run(method, data, seconds=0.5):
+    """A tiny run on the linear table: training costs 0.01, a forward 0.003, per sequence and
+    (layers + 1)."""
+    return train(tiny_model(), data, Budget(seconds, linear_table()), BudgetSchedule(3e-3),
+                 method=method, config=TrainConfig(batch_size=4, seq_len=8))  # fmt: skip
+
+
+def test_layer_drop_is_charged_per_active_layer(data):
+    # Each step's charge is 0.01 * 4 * (active + 1) for an integer number of layers.
+    r = _run(M.LayerDrop(theta_bar=0.0, gamma=5.0), data)
+    active = [h["charged_s"] / 0.04 - 1 for h in r.history]
+    assert np.allclose(active, np.round(active)) and min(active) < 2
+
+
+def test_extra_passes_are_charged(data):
+    # Selective backprop: forward of the whole batch (0.003 * 4 * 3) plus training on k >= 1 of them.
+    r = _run(M.SelectiveBackprop(), data)
+    k = [(h["charged_s"] - 0.003 * 4 * 3) / (0.01 * 3) for h in r.history]
+    assert np.allclose(k, np.round(k)) and all(1 <= v <= 4 for v in np.round(k))
+    # RHO-loss (ratio 0.5): forward of 8 sequences by the model (2 layers) and the 1-layer IL model,
+    # then training on 4.
+    r = _run(M.RHOLoss(il_model=tiny_model(1, seed=3), ratio=0.5), data)
+    step = 0.003 * 8 * 3 + 0.003 * 8 * 2 + 0.01 * 4 * 3
+    assert all(h["charged_s"] == pytest.approx(step) for h in r.history)
+    # Sophia (k = 3): every third step also pays a training pass for the Hessian estimate.
+    r = _run(M.SophiaMethod(k=3), data, seconds=1.0)
+    want = [0.12 * (2 if s % 3 == 2 else 1) for s in range(r.steps)]
+    assert [h["charged_s"] for h in r.history] == pytest.approx(want)
 
 
 def _quadratic():

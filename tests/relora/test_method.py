@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from mlroundup.budgeted_training.model import GPT, GPTConfig
-from mlroundup.budgeted_training.trainer import TrainConfig, train
 from mlroundup.data.tokens import TokenStream
 from mlroundup.relora.experiment import step_budget
 from mlroundup.relora.layers import effective_weights, relora_modules
 from mlroundup.relora.method import ReLoRAMethod
 from mlroundup.relora.rank import numerical_rank
+from mlroundup.training import GPT, GPTConfig, TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
-"""Fixtures for the trainer tests (the helpers live in budgeted_helpers.py)."""
+"""Fixtures for the trainer tests (the helpers live in training_helpers.py); tests/budgeted_training
+imports them too."""
 
 import pytest
 import torch
 
-from mlroundup.budgeted_training.budget import Budget
+from mlroundup.training import Budget
 
-from .budgeted_helpers import linear_table, stream
+from .training_helpers import linear_table, stream
 
 
 @pytest.fixture(autouse=True)

@@ -5,12 +5,10 @@ import json
 import sys
 
 import torch
-from budgeted_helpers import linear_table, stream, tiny_model  # the script's folder is on sys.path
+from training_helpers import linear_table, stream, tiny_model  # the script's folder is on sys.path
 
-from mlroundup.budgeted_training.budget import Budget
 from mlroundup.budgeted_training.methods import get_method
-from mlroundup.budgeted_training.schedule import BudgetSchedule
-from mlroundup.budgeted_training.trainer import TrainConfig, train
+from mlroundup.training import Budget, BudgetSchedule, TrainConfig, train
 
 
 def run(method: str = "baseline"):

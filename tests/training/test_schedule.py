@@ -1,5 +1,5 @@
-"""Budget-fraction schedules (oracles: the closed forms of cosine / linear decay, and arithmetic on
-a run whose every step costs the same)."""
+"""Schedules (oracles: the closed forms of cosine / linear decay, nanoGPT's ``get_lr`` written out
+independently, and arithmetic on a run whose every step costs the same)."""
 
 import math
 
@@ -7,10 +7,58 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlroundup.budgeted_training.schedule import BudgetSchedule, lr_factor
-from mlroundup.budgeted_training.trainer import TrainConfig, train
+from mlroundup.training import BudgetSchedule, TrainConfig, lr_factor, train, warmup_decay
 
-from .budgeted_helpers import tiny_model
+from .training_helpers import tiny_model
+
+
+def test_warmup_decay_closed_forms():
+    # Linear warm-up over 10 steps, then down to the floor at step 100 (nanoGPT's get_lr shape).
+    assert warmup_decay(0, 100, warmup=10) == 0.0
+    assert warmup_decay(5, 100, warmup=10) == pytest.approx(0.5)
+    assert warmup_decay(10, 100, warmup=10) == 1.0
+    assert warmup_decay(55, 100, warmup=10, floor=0.1) == pytest.approx(0.1 + 0.9 * 0.5)
+    # A third of the way down: cosine 0.5 (1 + cos(pi / 3)) = 0.75; linear 1 - 1/3.
+    assert warmup_decay(40, 100, warmup=10) == pytest.approx(0.75)
+    assert warmup_decay(40, 100, 10, 0.2, "linear") == pytest.approx(0.2 + 0.8 * 2 / 3)
+    assert warmup_decay(100, 100, 10, 0.1) == 0.1 == warmup_decay(250, 100, 10, 0.1)
+    assert warmup_decay(0.0, 1.0) == 1.0  # no warm-up: starts at the peak
+
+
+@given(
+    warmup=st.floats(0.0, 50.0),
+    span=st.floats(1e-3, 1e3),
+    floor=st.floats(0.0, 1.0),
+    decay=st.sampled_from(["cosine", "linear"]),
+    u=st.floats(0.0, 1.0),
+    v=st.floats(0.0, 1.0),
+)
+def test_warmup_decay_falls_from_one_to_its_floor(warmup, span, floor, decay, u, v):
+    total = warmup + span
+    t0, t1 = sorted((warmup + u * span, warmup + v * span))
+    a, b = (
+        warmup_decay(t0, total, warmup, floor, decay),
+        warmup_decay(t1, total, warmup, floor, decay),
+    )
+    assert floor - 1e-12 <= b <= a + 1e-12 <= 1.0 + 1e-12
+    assert warmup_decay(total, total, warmup, floor, decay) == floor
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((-1.0, 10.0), "t="),
+        ((float("nan"), 10.0), "t="),
+        ((1.0, 10.0, -1.0), "warmup="),
+        ((1.0, 10.0, 10.0), "total="),
+        ((1.0, float("inf")), "total="),
+        ((1.0, 10.0, 0.0, 1.5), "floor="),
+        ((1.0, 10.0, 0.0, 0.0, "step"), "decay="),
+    ],
+)
+def test_warmup_decay_names_a_bad_argument(args, match):
+    with pytest.raises(ValueError, match=match):
+        warmup_decay(*args)
 
 
 @given(

@@ -14,13 +14,11 @@ import pytest
 import torch
 
 from mlroundup.budgeted_training import methods as M
-from mlroundup.budgeted_training.budget import Budget
-from mlroundup.budgeted_training.checkpoint import load_checkpoint, save_checkpoint
-from mlroundup.budgeted_training.schedule import BudgetSchedule
-from mlroundup.budgeted_training.trainer import NonFiniteLossError, TrainConfig, train
 from mlroundup.data.tokens import TokenStream
+from mlroundup.training import Budget, BudgetSchedule, NonFiniteLossError, TrainConfig, train
+from mlroundup.training.checkpoint import load_checkpoint, save_checkpoint
 
-from .budgeted_helpers import linear_table, tiny_model
+from .training_helpers import linear_table, tiny_model
 
 SCHED = BudgetSchedule(3e-3, warmup=0.1)
 

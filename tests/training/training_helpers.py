@@ -1,4 +1,5 @@
-"""Tiny models, synthetic token streams and hand-made RST tables for the trainer tests.
+"""Tiny models, synthetic token streams and hand-made RST tables for the trainer tests (and the
+method tests of tests/budgeted_training, which import them as ``training.training_helpers``).
 
 A plain module (not conftest.py) so that ddp_worker.py, which runs as a script under torchrun and
 in-process as the reference, imports these by a name no other test folder uses."""
@@ -6,9 +7,8 @@ in-process as the reference, imports these by a name no other test folder uses."
 import numpy as np
 import torch
 
-from mlroundup.budgeted_training.budget import RSTTable
-from mlroundup.budgeted_training.model import GPT, GPTConfig
 from mlroundup.data.tokens import TokenStream
+from mlroundup.training import GPT, GPTConfig, RSTTable
 
 VOCAB = 11
 

@@ -25,8 +25,8 @@ def bench(scale: str, log: Callable[[str], None]) -> BenchReport:
 
     import torch
 
-    from mlroundup.budgeted_training.model import GPT, PRESETS, GPTConfig, per_token_loss
     from mlroundup.relora.cost import compare_step_cost
+    from mlroundup.training import GPT, PRESETS, GPTConfig, per_token_loss
 
     if scale not in SHAPES:
         raise ValueError(f"invalid scale={scale!r}; valid: {', '.join(SHAPES)}")

@@ -40,7 +40,7 @@ def _model_options(f):
 
 
 def _config(preset: str, n_layer: int | None, vocab: int, seq_len: int):
-    from mlroundup.budgeted_training.model import PRESETS, GPTConfig
+    from mlroundup.training import PRESETS, GPTConfig
 
     shape = dict(PRESETS[preset])
     if n_layer is not None:
@@ -79,8 +79,8 @@ def calibrate(
     """
     from dataclasses import replace
 
-    from mlroundup.budgeted_training.budget import calibrate as measure
-    from mlroundup.budgeted_training.model import GPT
+    from mlroundup.training import GPT
+    from mlroundup.training import calibrate as measure
 
     if out.exists():
         raise click.BadParameter(f"{out} exists; not overwriting it", param_hint="--out")
@@ -148,12 +148,9 @@ def train_cmd(preset, n_layer, tokenizer, seq_len, budget, rst, method, lr, sche
     """
     import torch
 
-    from mlroundup.budgeted_training.budget import Budget, RSTTable
     from mlroundup.budgeted_training.methods import get_method
-    from mlroundup.budgeted_training.model import GPT
-    from mlroundup.budgeted_training.schedule import BudgetSchedule
-    from mlroundup.budgeted_training.trainer import TrainConfig, train
     from mlroundup.data.tokens import shakespeare
+    from mlroundup.training import GPT, Budget, BudgetSchedule, RSTTable, TrainConfig, train
 
     if json_path is not None and json_path.exists():
         raise click.BadParameter(f"{json_path} exists; not overwriting it", param_hint="--json")

@@ -1,16 +1,14 @@
 """Efficient-training methods as small components the trainer accepts (Kaddour et al. 2023, Sec. 4-6).
 
-A :class:`Method` has hooks the :class:`~.trainer.Trainer` calls: ``make_optimizer`` (which
-optimizer, built again whenever the model is replaced), ``before_step`` (change the model, e.g.
-stack layers), ``train_step`` (which passes a step makes, returning its loss and the
-:class:`~.budget.Charge` of every pass), ``after_step`` (extra passes after the update, e.g.
-Sophia's Hessian estimate), ``evaluate`` (the uncharged validation) and
-``state_dict``/``load_state_dict`` (for resuming). Other methods of mlroundup (ReLoRA, test-time
-training, ...) plug their own objective into the same trainer by overriding these hooks. Defaults are the
-settings of the paper's code.
+Each is a :class:`~mlroundup.training.method.Method` of the shared trainer (:mod:`mlroundup.training`):
+hooks that choose the optimizer (``make_optimizer``), change the model between steps
+(``before_step``, e.g. stack layers), decide which passes a step makes and what each costs
+(``train_step``, returning the :class:`~mlroundup.training.budget.Charge` of every pass), add passes
+after the update (``after_step``, e.g. Sophia's Hessian estimate) and keep what resuming needs
+(``state_dict``/``load_state_dict``). Defaults are the settings of the paper's code.
 
 =================== =========================================================================
-:class:`Baseline`     AdamW, every layer, every example
+:class:`Baseline`     AdamW, every layer, every example (the trainer's default, from :mod:`mlroundup.training`)
 :class:`LayerStacking` start at 1/4 depth, double by copying layers at budget 0.125 and 0.3
 :class:`LayerDrop`     progressive layer dropping, keep prob theta(t) = theta_bar + (1 - theta_bar) e^(-gamma t)
 :class:`SelectiveBackprop` backprop only examples drawn with probability CDF(loss)^beta
@@ -30,89 +28,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mlroundup.budgeted_training.budget import Charge
-from mlroundup.budgeted_training.model import per_token_loss
+from mlroundup.training.budget import Charge
+from mlroundup.training.method import Baseline, Method, StepOutput
+from mlroundup.training.model import per_token_loss
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlroundup.budgeted_training.trainer import Trainer
-
-
-@dataclass
-class StepOutput:
-    """What a method's ``train_step`` returns.
-
-    Attributes
-    ----------
-    loss : float
-        Training loss of the step (nats per token) on this process.
-    charges : list of Charge
-        Every pass the step made.
-    tokens : int
-        Tokens backpropagated on this process.
-    """
-
-    loss: float
-    charges: list[Charge]
-    tokens: int
-
-
-class Method:
-    """The baseline's behaviour; subclasses override the hooks they change."""
-
-    name = "baseline"
-    #: Multiplies the schedule's learning rate (e.g. Lion runs at a third of AdamW's).
-    lr_multiplier = 1.0
-
-    def make_optimizer(self, trainer: Trainer) -> torch.optim.Optimizer:
-        """AdamW over the trainer's parameter groups (decayed matrices, undecayed vectors)."""
-        return torch.optim.AdamW(trainer.param_groups(), lr=0.0, betas=trainer.config.betas)
-
-    def on_start(self, trainer: Trainer) -> None:
-        """Called once before the first step (also after a resume)."""
-
-    def before_step(self, trainer: Trainer) -> None:
-        """Called before each step's learning rate is set."""
-
-    def train_step(self, trainer: Trainer) -> StepOutput:
-        """Forward and backward on this step's batch; the trainer then clips and steps."""
-        x, y = trainer.sample(trainer.local_batch)
-        loss = per_token_loss(trainer.forward(x), y).mean()
-        trainer.backward(loss)
-        return StepOutput(
-            float(loss.detach()), [Charge("train", x.shape[0], trainer.n_layers)], int(y.numel())
-        )
-
-    def after_step(self, trainer: Trainer) -> Sequence[Charge]:
-        """Called after the optimizer step; returns the charges of any extra passes."""
-        return ()
-
-    def evaluate(self, trainer: Trainer) -> tuple[float, float, float]:
-        """Validation (loss in nats, bits per token, bits per character); not charged.
-
-        Default: next-token loss on fixed windows of the validation stream
-        (:func:`~.trainer.evaluate`). A method training another objective overrides it.
-        """
-        from mlroundup.budgeted_training.trainer import evaluate
-
-        cfg = trainer.config
-        return evaluate(
-            trainer.model, trainer.val_stream, cfg.seq_len, cfg.eval_sequences,
-            cfg.eval_batch_size, cfg.device,
-        )  # fmt: skip
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
-
-    def describe(self) -> dict[str, Any]:
-        """The method's settings, for the run's record."""
-        return {"name": self.name}
-
-
-class Baseline(Method):
-    """AdamW with the budget-aware schedule: the fully-decayed baseline of the paper."""
+    from mlroundup.training.trainer import Trainer
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""ReLoRA as a method of the budgeted trainer (:mod:`mlroundup.budgeted_training`).
+"""ReLoRA as a method of the shared budgeted trainer (:mod:`mlroundup.training`).
 
 One :class:`ReLoRAMethod` covers the paper's arms and ablations (Lialin et al. 2023, Table 2 and
 Table 6): a full-rank warm start for the first ``warm_start`` of the budget, then LoRA adapters on
@@ -13,7 +13,7 @@ ReLoRA                                ``ReLoRAMethod(warm_start=0.25, reset_ever
 ====================================  =========================================================
 
 The trainer has no per-step callback that may swap the model or touch the optimizer, so this module
-uses the ``before_step`` hook of :class:`~mlroundup.budgeted_training.methods.Method` (called before
+uses the ``before_step`` hook of :class:`~mlroundup.training.Method` (called before
 each step's learning rate is set) and ``Trainer.replace_model`` to rebuild the optimizer when the
 adapters are first added. Resuming a checkpoint written after the switch is not supported: the
 trainer loads the checkpoint's state dict into the unwrapped model before the method can wrap it.
@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mlroundup.budgeted_training.methods import Method
 from mlroundup.relora.layers import (
     DEFAULT_TARGETS,
     effective_weights,
@@ -36,9 +35,10 @@ from mlroundup.relora.layers import (
 )
 from mlroundup.relora.optim import RESET_MODES, reset_optimizer_state
 from mlroundup.relora.schedule import JaggedBudgetSchedule, periodic_resets
+from mlroundup.training import Method
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlroundup.budgeted_training.trainer import Trainer
+    from mlroundup.training import Trainer
 
 #: Tolerance when comparing the budget fraction with a restart fraction (the trainer accumulates
 #: the budget used in floating point).

@@ -287,7 +287,7 @@ def calibrate(
 
     import torch
 
-    from mlroundup.budgeted_training.model import per_token_loss
+    from mlroundup.training.model import per_token_loss
 
     train_batches = set(batch_sizes)
     batch_sizes, layers = sorted(train_batches | set(forward_batch_sizes)), sorted(set(layers))

@@ -3,7 +3,7 @@
 :func:`train` runs a language model on a token stream until a :class:`~.budget.Budget` is spent,
 setting the learning rate each step from the fraction of the budget used, so the schedule reaches
 its floor when the budget runs out. Efficient-training methods plug in as a
-:class:`~.methods.Method`: hooks that choose the optimizer, change the model between steps, decide
+:class:`~.method.Method`: hooks that choose the optimizer, change the model between steps, decide
 which passes a step makes, and say what each pass costs. Evaluation is never charged.
 
 Reproducibility: every random choice of step ``s`` (the batch, dropped layers, selected examples,
@@ -25,18 +25,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlroundup.budgeted_training.budget import Budget, Charge
-from mlroundup.budgeted_training.checkpoint import load_checkpoint, save_checkpoint
-from mlroundup.budgeted_training.distributed import (
+from mlroundup.data.windows import batch_starts, windows
+from mlroundup.training.budget import Budget, Charge
+from mlroundup.training.checkpoint import load_checkpoint, save_checkpoint
+from mlroundup.training.distributed import (
     World,
     all_reduce_scalar,
     average_gradients,
     barrier,
     init_from_env,
 )
-from mlroundup.budgeted_training.model import per_token_loss
-from mlroundup.budgeted_training.schedule import BudgetSchedule
-from mlroundup.data.windows import batch_starts, windows  # noqa: F401  (public here too)
+from mlroundup.training.method import Baseline, Method
+from mlroundup.training.model import per_token_loss
+from mlroundup.training.schedules import BudgetSchedule
 
 LN2 = math.log(2.0)
 
@@ -239,7 +240,7 @@ def _check_length(n_tokens: int, seq_len: int, what: str) -> None:
 class Trainer:
     """The state of one budgeted run; methods reach the model, data and budget through it.
 
-    Use :func:`train`; a :class:`~.methods.Method` receives the trainer in its hooks and may use
+    Use :func:`train`; a :class:`~.method.Method` receives the trainer in its hooks and may use
     :meth:`forward`, :meth:`backward`, :meth:`sample`, :meth:`replace_model`, :meth:`rng` and the
     attributes ``model``, ``optimizer``, ``config``, ``budget``, ``step``, ``fraction``, ``world``.
     """
@@ -249,7 +250,7 @@ class Trainer:
         self.train_stream, self.val_stream = train_stream, val_stream
         self.budget: Budget = budget
         self.schedule: BudgetSchedule = schedule
-        self.method = method
+        self.method: Method = method
         self.config: TrainConfig = config
         self.world: World = world
         self.local_batch = config.batch_size // world.size
@@ -540,7 +541,7 @@ def train(
     budget: Budget,
     schedule: BudgetSchedule,
     *,
-    method=None,
+    method: Method | None = None,
     config: TrainConfig | None = None,
     resume: Path | str | bool | None = None,
     on_step: Callable[[Trainer, dict[str, float]], None] | None = None,
@@ -557,11 +558,13 @@ def train(
     data : Corpus or (TokenStream, TokenStream)
         A corpus with ``"train"`` and ``"validation"`` splits, or a (train, validation) pair.
     budget : Budget
-        Wall-clock seconds, or reference seconds with an RST table.
+        Wall-clock seconds, reference seconds with an RST table, or steps (:meth:`Budget.of_steps`).
     schedule : BudgetSchedule
-        Learning rate as a function of the budget fraction.
+        Learning rate as a function of the budget fraction (any frozen dataclass with
+        ``lr(fraction)``, e.g. ReLoRA's jagged schedule).
     method : Method, optional
-        An efficient-training method (default: the baseline, AdamW).
+        A training method (default: :class:`~.method.Baseline`, AdamW), e.g. one of
+        :mod:`mlroundup.budgeted_training.methods`.
     config : TrainConfig, optional
     resume : path or bool, optional
         A checkpoint to resume from; ``True``: ``config.checkpoint_dir/last.pt`` if it exists.
@@ -590,8 +593,6 @@ def train(
     each takes ``batch_size / world_size`` of every global batch and gradients are averaged, so the
     result matches one process with the same global batch (up to floating-point summation order).
     """
-    from mlroundup.budgeted_training.methods import Baseline
-
     config = config or TrainConfig()
     method = method or Baseline()
     if isinstance(data, tuple):
