@@ -80,7 +80,7 @@ def reference_table(name: str):
     """
     from pathlib import Path
 
-    from mlroundup.budgeted_training.budget import RSTTable
+    from mlroundup.training import RSTTable
 
     return RSTTable.load(Path(__file__).with_name("reference") / name)
 
@@ -111,11 +111,17 @@ def run(ctx: RunContext) -> Outcome:
     import torch
 
     from mlroundup.budgeted_training import methods as M
-    from mlroundup.budgeted_training.budget import Budget, calibrate
-    from mlroundup.budgeted_training.model import GPT, PRESETS, GPTConfig
-    from mlroundup.budgeted_training.schedule import BudgetSchedule
-    from mlroundup.budgeted_training.trainer import TrainConfig, train
     from mlroundup.data.tokens import shakespeare
+    from mlroundup.training import (
+        GPT,
+        PRESETS,
+        Budget,
+        BudgetSchedule,
+        GPTConfig,
+        TrainConfig,
+        calibrate,
+        train,
+    )
 
     sc = ctx.settings
     threads_before = torch.get_num_threads()

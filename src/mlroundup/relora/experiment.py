@@ -166,7 +166,7 @@ def step_budget(steps: int):
     """A budget of ``steps`` optimizer steps (:meth:`Budget.of_steps`): the paper compares arms at
     the same number of steps and tokens (Table 2), independently of how long each arm's steps take.
     """
-    from mlroundup.budgeted_training.budget import Budget
+    from mlroundup.training import Budget
 
     return Budget.of_steps(steps)
 
@@ -199,12 +199,11 @@ def train_arm(
     """
     import torch
 
-    from mlroundup.budgeted_training.model import GPT, PRESETS, GPTConfig
-    from mlroundup.budgeted_training.trainer import NonFiniteLossError, TrainConfig, train
     from mlroundup.relora.layers import effective_weights, target_names
     from mlroundup.relora.optim import optimizer_state_bytes
     from mlroundup.relora.rank import rank_of_spectrum, singular_values
     from mlroundup.relora.schedule import JaggedBudgetSchedule
+    from mlroundup.training import GPT, PRESETS, GPTConfig, NonFiniteLossError, TrainConfig, train
 
     torch.manual_seed(seed)
     model = GPT(GPTConfig(vocab_size=corpus.vocab_size, block_size=s.seq_len, **PRESETS[s.preset]))
@@ -304,9 +303,9 @@ def run(ctx) -> Any:
 def _measure_cost(corpus, s: Settings, seed: int) -> dict[str, dict[str, float]]:
     import torch
 
-    from mlroundup.budgeted_training.model import GPT, PRESETS, GPTConfig, per_token_loss
     from mlroundup.data.windows import batch_starts, windows
     from mlroundup.relora.cost import compare_step_cost
+    from mlroundup.training import GPT, PRESETS, GPTConfig, per_token_loss
 
     cfg = GPTConfig(vocab_size=corpus.vocab_size, block_size=s.seq_len, **PRESETS[s.preset])
     toks = corpus["train"].tokens
