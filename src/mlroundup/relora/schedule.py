@@ -1,8 +1,9 @@
 """ReLoRA's jagged cosine learning-rate schedule, as a pure function of time (steps or budget fraction).
 
-Lialin et al. (2023, Sec. 3 and Fig. 2): a standard warmup + cosine decay to a floor; at every
-restart (merge of the adapters and optimizer reset) the learning rate drops to zero and warms up
-linearly over a few steps ("50-100 steps") back onto the cosine. The official code
+Lialin et al. (2023, Sec. 3 and Fig. 2): a standard warmup + cosine decay to a floor (the shared
+:func:`mlroundup.training.warmup_decay`); at every restart (merge of the adapters and optimizer
+reset) the learning rate drops to zero and warms up linearly over a few steps ("50-100 steps") back
+onto the cosine. The official code
 (``Guitaricet/relora``, ``peft_pretraining/training_utils.py``,
 ``_get_cosine_schedule_with_multiple_warmups_lambda``) ramps linearly from 0 to the cosine's value
 *at the end* of the re-warmup, so the ramp meets the cosine exactly there; this module does the same.
@@ -20,6 +21,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from mlroundup.training import warmup_decay
+
 
 def _check_nonneg(name: str, v: float) -> None:
     if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
@@ -27,11 +30,12 @@ def _check_nonneg(name: str, v: float) -> None:
 
 
 def cosine_factor(t: float, total: float, warmup: float = 0.0, floor: float = 0.1) -> float:
-    """Warmup + cosine multiplier of the peak learning rate at time ``t``.
+    """Warmup + cosine multiplier of the peak learning rate at time ``t``: ReLoRA's base schedule.
 
     ``t / warmup`` for ``t < warmup``; then ``floor + (1 - floor) (1 + cos(pi p)) / 2`` with
     ``p = (t - warmup) / (total - warmup)`` clipped to [0, 1] (LLaMA's schedule, Touvron et al. 2023,
-    which ReLoRA takes as its base).
+    which ReLoRA takes as its base). The shared :func:`mlroundup.training.warmup_decay` with
+    ReLoRA's default floor.
 
     Parameters
     ----------
@@ -54,16 +58,7 @@ def cosine_factor(t: float, total: float, warmup: float = 0.0, floor: float = 0.
     ValueError
         If an argument is out of range (named in the message).
     """
-    _check_nonneg("t", t)
-    _check_nonneg("warmup", warmup)
-    if not (math.isfinite(total) and total > warmup):
-        raise ValueError(f"invalid total={total!r}: must be finite and > warmup={warmup!r}")
-    if not 0.0 <= floor <= 1.0:
-        raise ValueError(f"invalid floor={floor!r}: must be in [0, 1]")
-    if t < warmup:
-        return t / warmup
-    p = min((t - warmup) / (total - warmup), 1.0)
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * p))
+    return warmup_decay(t, total, warmup, floor, "cosine")
 
 
 def periodic_resets(
@@ -226,7 +221,7 @@ def jagged_cosine_lambda(
 class JaggedBudgetSchedule:
     """The jagged cosine over a compute budget: ``lr(f) = peak_lr * jagged_cosine_factor(f, 1, ...)``.
 
-    Drop-in for :class:`mlroundup.budgeted_training.schedule.BudgetSchedule` (the trainer calls
+    Drop-in for :class:`mlroundup.training.BudgetSchedule` (the trainer calls
     ``lr(fraction)`` with the budget fraction used and records ``asdict(schedule)``).
 
     Parameters
