@@ -27,6 +27,7 @@ METHOD_COMMANDS: dict[str, str] = {
     "rosko": "mlroundup.rosko.cli:rosko",
     "self-consistency": "mlroundup.self_consistency.cli:self_consistency",
     "qigen": "mlroundup.qigen.cli:qigen",
+    "icae": "mlroundup.icae.cli:icae",
 }
 
 #: Former top-level names that still work: ``alias -> (group, subcommand)`` of METHOD_COMMANDS.

@@ -81,6 +81,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.relora.experiment:RELORA",
     "mlroundup.self_consistency.experiment:HUMANEVAL_EXPERIMENT",
     "mlroundup.self_consistency.experiment:CAPITALS_EXPERIMENT",
+    "mlroundup.icae.experiment:EXPERIMENT",
 )
 
 SCALES: tuple[str, ...] = ("quick", "paper")
