@@ -71,7 +71,7 @@ def test_whole_row_groups_and_wide_tiles(isa):
     if not isa_supported(isa):
         pytest.skip(f"this CPU lacks {ISAS[isa].features}: {isa} is compile-tested only")
     rng = np.random.default_rng(0)
-    for spec in (KernelSpec("gemv", 4, 0, 2, 1, isa), KernelSpec("gemm", 4, 0, 2, 2, isa)):
+    for spec in (KernelSpec("gemv", 4, None, 2, 1, isa), KernelSpec("gemm", 4, None, 2, 2, isa)):
         kern = compile_kernel(spec)
         qw = quantize_rtn(rng.standard_normal((2 * spec.nr + 5, 72)), 4, None)
         x = rng.standard_normal((5, 72)).astype(np.float32)
@@ -128,7 +128,7 @@ I8_ISAS = [i for i in ("avx2", "avx512vnni") if isa_supported(i)]
 
 @pytest.mark.parametrize("isa", I8_ISAS or ["none"])
 @pytest.mark.parametrize(
-    "group,scale_dtype", [(32, "float32"), (128, "float32"), (0, "float32"), (32, "float16")]
+    "group,scale_dtype", [(32, "float32"), (128, "float32"), (None, "float32"), (32, "float16")]
 )
 def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype):
     """Oracle: reference_gemv_int8 (NumPy int8 rounding of activations per block of 32)."""
@@ -142,7 +142,7 @@ def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype):
     for n in (1, 3, 17, spec.nr - 1, spec.nr + 1):
         for k in (32, 96, 160, 576):
             w = rng.standard_normal((n, k))
-            qw = quantize_rtn(w, 4, group or None, scale_dtype=scale_dtype)
+            qw = quantize_rtn(w, 4, group, scale_dtype=scale_dtype)
             x = rng.standard_normal(k).astype(np.float32)
             got = kern(pack(qw, spec.nr), x)
             np.testing.assert_allclose(got, reference_gemv_int8(x, qw), atol=1e-4, rtol=1e-5)
@@ -223,7 +223,7 @@ def test_float16_scales_read_exactly_including_subnormals(isa):
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
-@pytest.mark.parametrize("group", [32, 0])
+@pytest.mark.parametrize("group", [32, None])
 def test_gemm_accumulates_across_panels(isa, group):
     """K spanning several dequantized panels (PANEL_KC values each) with a partial last panel,
     row blocks with a remainder, tile tails: oracle x @ dequantize(W).T in float64."""
@@ -236,7 +236,7 @@ def test_gemm_accumulates_across_panels(isa, group):
         spec = KernelSpec("gemm", 4, group, nv, gemm_mr(nv, isa), isa)
         kern = compile_kernel(spec)
         n = 2 * spec.nr + 5
-        qw = quantize_rtn(rng.standard_normal((n, k)), 4, group or None)
+        qw = quantize_rtn(rng.standard_normal((n, k)), 4, group)
         x = rng.standard_normal((spec.nacc * 2 + 1, k)).astype(np.float32)
         got = kern(pack(qw, spec.nr), x)
         ref = reference_matmul(x, qw)
@@ -246,7 +246,7 @@ def test_gemm_accumulates_across_panels(isa, group):
 @pytest.mark.parametrize("isa", I8_ISAS or ["none"])
 @pytest.mark.parametrize(
     "group,scale_dtype,nv,mr",
-    [(32, "float32", 1, 4), (128, "float32", 2, 3), (0, "float32", 2, 2), (32, "float16", 1, 3)],
+    [(32, "float32", 1, 4), (128, "float32", 2, 3), (None, "float32", 2, 2), (32, "float16", 1, 3)],
 )
 def test_int8_gemm_matches_the_row_by_row_oracle(isa, group, scale_dtype, nv, mr):
     """Oracle: reference_gemv_int8 applied to each activation row (the same int8 rounding per
@@ -261,7 +261,7 @@ def test_int8_gemm_matches_the_row_by_row_oracle(isa, group, scale_dtype, nv, mr
     for n in (1, 3, spec.nr - 1, 2 * spec.nr + 3):
         for k in (32, 160, 576):
             qw = quantize_rtn(
-                rng.standard_normal((n, k)), 4, group or None, scale_dtype=scale_dtype
+                rng.standard_normal((n, k)), 4, group, scale_dtype=scale_dtype
             )
             pw = pack(qw, spec.nr)
             for m in (1, mr, 2 * mr + 1, 17):

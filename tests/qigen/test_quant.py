@@ -195,3 +195,19 @@ def test_weights_beyond_float32_or_not_real_are_refused():
         quantize_rtn(np.full((4, 32), 1e300), 4, 32)
     with pytest.raises(ValueError, match="real numbers"):
         quantize_rtn(np.ones((4, 32), complex), 4, 32)
+
+
+def test_whole_rows_have_one_spelling_none():
+    """Whole-row groups are group_size=None in every Python entry point; GPTQ's command-line
+    -1 (and 0, the C generator's internal value) are refused with a hint, not silently accepted."""
+    from mlroundup.qigen.codegen import KernelSpec
+
+    w = np.random.default_rng(0).standard_normal((4, 64))
+    qw = quantize_rtn(w, 4, None)
+    assert qw.scales.shape[-1] == 1 or qw.scales.size == 4  # one group per row
+    for bad in (-1, 0):
+        with pytest.raises(ValueError, match="group_size=None"):
+            quantize_rtn(w, 4, bad)
+        with pytest.raises(ValueError, match="None \\(whole row\\)"):
+            KernelSpec("gemv", 4, bad, 1, 1, "portable")
+    assert KernelSpec("gemv", 4, None, 1, 1, "portable").name.startswith("qigen_q4_grow_")

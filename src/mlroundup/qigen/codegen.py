@@ -250,8 +250,9 @@ class KernelSpec:
     ----------
     kind : {"gemv", "gemm", "gemv_i8", "gemm_i8"}
     bits : {2, 3, 4, 8}
-    group_size : int
-        Group length along K (a multiple of the packing unit); 0 for whole-row groups.
+    group_size : int or None
+        Group length along K (a positive multiple of the packing unit); None for whole-row
+        groups (one group per row, as everywhere in mlroundup's Python API).
     nv : int
         Vectors per tile, so ``NR = nv * lanes`` output rows per tile.
     nacc : int
@@ -263,7 +264,7 @@ class KernelSpec:
 
     kind: str
     bits: int
-    group_size: int
+    group_size: int | None
     nv: int
     nacc: int
     isa: str
@@ -277,15 +278,16 @@ class KernelSpec:
         if self.isa not in ISAS:
             raise ValueError(f"invalid isa={self.isa!r}: one of {tuple(ISAS)}")
         uv, _ = unit_shape(self.bits)
-        if self.group_size < 0 or self.group_size % uv:
+        g = self.group_size
+        if g is not None and (isinstance(g, bool) or not isinstance(g, int) or g <= 0 or g % uv):
             raise ValueError(
-                f"invalid group_size={self.group_size}: 0 (whole row) or a multiple of {uv}"
+                f"invalid group_size={g!r}: None (whole row) or a positive multiple of {uv}"
             )
         if self.kind.endswith("_i8") and (
-            self.bits != 4 or self.isa not in INT8_ISAS or self.group_size % 32
+            self.bits != 4 or self.isa not in INT8_ISAS or (g or 0) % 32
         ):
             raise ValueError(
-                f"the integer kernels need bits=4, isa in {INT8_ISAS} and group_size 0 or a "
+                f"the integer kernels need bits=4, isa in {INT8_ISAS} and group_size None or a "
                 f"multiple of 32; got bits={self.bits}, isa={self.isa!r}, "
                 f"group_size={self.group_size}"
             )
@@ -335,7 +337,7 @@ def _header(spec: KernelSpec, isa: Portable) -> str:
         f"   Do not edit: regenerate. Unit: {uv} values in {uw} words; NR={spec.nr}. */\n"
         "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"
         f"{isa.headers}"
-        f"#define NR {spec.nr}\n#define UV {uv}\n#define UW {uw}\n#define GS {spec.group_size}\n"
+        f"#define NR {spec.nr}\n#define UV {uv}\n#define UW {uw}\n#define GS {spec.group_size or 0}\n"
         + ("typedef uint16_t sc_t;  /* float16 scales and minimums */\n" + isa.half_helpers
            if spec.scale_dtype == "float16" else "typedef float sc_t;\n")
     )  # fmt: skip

@@ -203,10 +203,10 @@ def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> 
     return Kernel(spec, fn)
 
 
-def spec_group(group_size: int, k: int, bits: int) -> int:
-    """The kernel's group parameter for a weight's group size (0 for a single group per row)."""
+def spec_group(group_size: int, k: int, bits: int) -> int | None:
+    """The kernel's group parameter for a weight's group size (None for one group per row)."""
     uv, _ = unit_shape(bits)
-    return 0 if group_size >= -(-k // uv) * uv or group_size >= k else group_size
+    return None if group_size >= -(-k // uv) * uv or group_size >= k else group_size
 
 
 def candidates(

@@ -112,15 +112,18 @@ def check_bits(bits: int) -> int:
 
 
 def resolve_group_size(group_size: int | None, k: int) -> int:
-    """The group length for ``K = k`` input channels (``None`` or ``-1``: whole row).
+    """The group length for ``K = k`` input channels (``None``: whole row, one group per row).
 
     Raises
     ------
     ValueError
-        If ``group_size`` is not positive (or None/-1).
+        If ``group_size`` is neither None nor a positive int (GPTQ's command-line ``-1`` for
+        whole rows is refused with a hint: mlroundup spells it None).
     """
-    if group_size is None or (not isinstance(group_size, bool) and group_size == -1):
+    if group_size is None:
         return int(k)
+    if not isinstance(group_size, bool) and group_size in (-1, 0):
+        raise ValueError(f"invalid group_size={group_size!r}: whole-row groups are group_size=None")
     if (
         isinstance(group_size, bool)
         or not isinstance(group_size, int | np.integer)
@@ -215,7 +218,7 @@ def quantize_rtn(
         Weights, ``nn.Linear`` layout.
     bits : {2, 3, 4, 8}
     group_size : int or None
-        Input channels per group; None (or -1) for one group per row. A ``K`` that is not a
+        Input channels per group; None for one group per row. A ``K`` that is not a
         multiple of it leaves a shorter last group.
     scale_dtype : {"float32", "float16"}
         Storage of scales and minimums (see :func:`group_params`).
