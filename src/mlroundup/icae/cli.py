@@ -46,7 +46,9 @@ def _slots(icae, text: str, multi_span: bool):
 
     try:
         return icae.compress(text, multi_span=multi_span)
-    except (ContextTooShortError, ContextTooLongError) as exc:
+    except ContextTooLongError as exc:
+        raise click.ClickException(f"{exc} (on the command line: --multi-span)") from None
+    except ContextTooShortError as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:  # the tokenizer cannot encode the text
         raise click.ClickException(f"cannot tokenize the file: {exc}") from None
