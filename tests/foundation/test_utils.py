@@ -63,9 +63,37 @@ def test_thread_limits_are_restored():
     import numpy  # noqa: F401  (loads the BLAS threadpoolctl reports)
 
     def blas():
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
 
     outside = blas()
     with threads.blas_threads(1):
         assert set(blas()) <= {1}
     assert blas() == outside
+
+
+def test_blas_loaded_after_the_first_limit_is_limited_too():
+    """A BLAS the process loads after blas_threads first ran (NumPy imported later here; MKL
+    through ctypes in the Rosko bench) is limited as well. Oracle: a fresh threadpoolctl scan,
+    in a new process so the load order is known."""
+    pytest.importorskip("threadpoolctl")
+    import json
+    import subprocess
+    import sys
+
+    program = (
+        "from mlroundup.utils import threads\n"
+        "with threads.blas_threads(1):\n"
+        "    pass\n"  # the view is made before any BLAS is loaded
+        "import numpy, threadpoolctl\n"
+        "with threads.blas_threads(1):\n"
+        "    pools = [i['num_threads'] for i in threadpoolctl.threadpool_info()"
+        " if i['user_api'] == 'blas']\n"
+        "import json; print(json.dumps(pools))\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    pools = json.loads(out)
+    assert pools and set(pools) == {1}

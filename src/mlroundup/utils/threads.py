@@ -61,15 +61,79 @@ def blas_threads(n: int = 1, user_api: str | None = "blas") -> Iterator[None]:
         yield
 
 
-@functools.cache
 def _controller():
-    """threadpoolctl's view of the loaded thread pools, made once (a scan of the loaded libraries
-    costs ~1 ms, too much per decoded token); None without threadpoolctl."""
+    """threadpoolctl's view of the loaded thread pools; None without threadpoolctl.
+
+    A scan of the loaded libraries costs ~0.3 ms, too much per decoded token, so the view is kept
+    and rebuilt only when the dynamic loader reports a library loaded or unloaded since it was
+    made (a BLAS loaded later, e.g. MKL through ctypes, is then limited too).
+    """
+    generation = _load_generation()
+    cached = _CONTROLLER.get("view")
+    if cached is not None and generation is not None and cached[0] == generation:
+        return cached[1]
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover
         return None
-    return ThreadpoolController()
+    controller = ThreadpoolController()
+    _CONTROLLER["view"] = (generation, controller)
+    return controller
+
+
+_CONTROLLER: dict[str, tuple[tuple[int, int] | None, object]] = {}
+
+
+@functools.cache
+def _phdr_iterator():
+    """glibc's ``dl_iterate_phdr`` with a callback that reads the loader's load/unload counters
+    (``dlpi_adds``, ``dlpi_subs`` of ``struct dl_phdr_info``) from its first call; None where
+    the C library lacks it (macOS, musl without the counters)."""
+    import ctypes
+    import ctypes.util
+
+    class _Info(ctypes.Structure):
+        _fields_ = [
+            ("dlpi_addr", ctypes.c_void_p),
+            ("dlpi_name", ctypes.c_char_p),
+            ("dlpi_phdr", ctypes.c_void_p),
+            ("dlpi_phnum", ctypes.c_uint16),
+            ("dlpi_adds", ctypes.c_ulonglong),
+            ("dlpi_subs", ctypes.c_ulonglong),
+        ]
+
+    try:
+        libc = ctypes.CDLL(None)
+        iterate = libc.dl_iterate_phdr
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+    callback_type = ctypes.CFUNCTYPE(
+        ctypes.c_int, ctypes.POINTER(_Info), ctypes.c_size_t, ctypes.c_void_p
+    )
+    seen: list[tuple[int, int] | None] = [None]
+
+    def first(info, size, _data):
+        if size >= ctypes.sizeof(_Info):
+            seen[0] = (int(info.contents.dlpi_adds), int(info.contents.dlpi_subs))
+        return 1  # stop after the first object: the counters are global
+
+    callback = callback_type(first)
+    iterate.argtypes = [callback_type, ctypes.c_void_p]
+    iterate.restype = ctypes.c_int
+
+    def generation():
+        seen[0] = None
+        iterate(callback, None)
+        return seen[0]
+
+    return generation
+
+
+def _load_generation() -> tuple[int, int] | None:
+    """(libraries loaded, unloaded) so far in this process, or None where unknown (the caller
+    then rescans every time)."""
+    iterator = _phdr_iterator()
+    return None if iterator is None else iterator()
 
 
 @contextlib.contextmanager
