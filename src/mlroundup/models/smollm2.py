@@ -9,8 +9,10 @@ Loading the GGUF with transformers (+ ``gguf``) takes about a minute, so the fir
 it once to a float32 safetensors folder under ``default_cache_dir()/models/`` (written to a
 temporary folder and renamed into place, so a crash never leaves a half-written cache; a manifest
 with each file's size and SHA-256 is checked on every load and a damaged cache is rebuilt).
-Later loads take about a second. Nothing ever contacts a model hub: ``HF_HUB_OFFLINE`` and
-``TRANSFORMERS_OFFLINE`` are set and every call passes ``local_files_only=True``.
+Later loads take about a second. Nothing ever contacts a model hub: every transformers call
+passes ``local_files_only=True``; the process environment is left as it was (no
+``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` set behind the caller's back: such variables would
+reach every other library in the process and every child it starts).
 """
 
 from __future__ import annotations
@@ -71,12 +73,6 @@ def _require(*modules: str) -> None:
         )
 
 
-def _offline() -> None:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -121,7 +117,6 @@ def convert(dest: Path, log: Callable[[str], None] = lambda _m: None) -> float:
         Seconds the conversion took.
     """
     _require("torch", "transformers", "gguf", "accelerate")
-    _offline()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -218,7 +213,6 @@ def load_smollm2(
         message says how to install it.
     """
     _require("torch", "transformers", "gguf", "accelerate")
-    _offline()
     folder = cache_path(cache_dir)
     conversion_s = None
     if not cache_is_valid(folder):

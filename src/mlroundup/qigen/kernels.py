@@ -6,12 +6,19 @@ shared compile cache (:mod:`mlroundup.kernels.build`) and returns a bound :class
 :func:`candidates` is the one list of specs that drives the tests, the autotuner and the benchmark;
 :func:`tune` picks the fastest GEMV and GEMM for a (shape, bits, group size) and remembers it
 (:mod:`mlroundup.kernels.autotune`).
+
+Threads: the kernels are OpenMP loops (``num_threads`` passed on every call) run by the system
+libgomp, a second OpenMP runtime beside PyTorch's in the same process. Nothing here sets
+``OMP_WAIT_POLICY`` (an environment variable would reach every other library in the process and
+every child it starts). On a busy machine where both runtimes' idle threads spin, a 2-thread barrier
+can wait whole scheduler slices (measured here: 24 ms instead of 0.12 ms per GEMV); if you see that,
+start Python with ``OMP_WAIT_POLICY=PASSIVE`` (libgomp reads it when it loads). ``mlroundup bench
+qigen`` runs our side in its own process with that setting, recorded in its JSON.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -178,11 +185,6 @@ def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> 
     mlroundup.kernels.build.CompileError
         With the compiler's diagnostics, if the generated code does not compile.
     """
-    # The kernels' OpenMP runtime is the system libgomp, a second runtime beside PyTorch's. With
-    # both spinning between calls, a 2-thread barrier on a busy machine waits for whole scheduler
-    # slices (measured: 24 ms instead of 0.12 ms per GEMV here); idle threads that sleep avoid it.
-    # Read when libgomp loads, i.e. at the first kernel load; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     src = generate(spec)
     try:
         lib = load_library(src, spec.name, (*ISAS[spec.isa].flags, "-fopenmp"), cache_dir=cache_dir)

@@ -13,6 +13,7 @@ dense copy for BLAS) is excluded, as a pruned weight would be converted once; MK
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import sys
@@ -78,12 +79,15 @@ def load_mkl(threads: int):
     """``sparse_dot_mkl.dot_product_mkl`` with MKL on ``threads`` threads, or a reason it is absent.
 
     The ``mkl`` wheel installs ``libmkl_rt.so.N`` under ``<prefix>/lib``, where the binding does not
-    look; point ``$MKL_RT`` at it (unless the user already set it) before the first import.
+    look. Unless the user set ``$MKL_RT``, that file is loaded first (``ctypes``); the binding's
+    own ``dlopen`` of ``libmkl_rt.so.N`` then finds it already loaded. The process environment is
+    not changed.
     """
     if "MKL_RT" not in os.environ:
         found = sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")))
         if found:
-            os.environ["MKL_RT"] = found[0]
+            with contextlib.suppress(OSError):
+                ctypes.CDLL(found[0], mode=ctypes.RTLD_GLOBAL)
     try:
         import sparse_dot_mkl
     except Exception as exc:  # ImportError, or OSError from a broken MKL
