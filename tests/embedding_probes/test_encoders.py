@@ -1,0 +1,71 @@
+"""Tests of the encoder interface, the image folder reader and the small encoders."""
+
+import numpy as np
+import pytest
+
+from mlroundup.embedding_probes.encoders import EncoderConfig, EncoderOutputError, embed, pixels
+from mlroundup.embedding_probes.images import ImageReadError, load_image_folder, make_composites
+
+
+@pytest.fixture(scope="module")
+def images():
+    return make_composites(12, 32, seed=1).images
+
+
+def test_user_callable_accepted(images):
+    """Oracle: a hand-written encoder (channel means) gives the means computed by NumPy, and a
+    torch tensor answer is accepted; batches are stitched in order."""
+    import torch
+
+    out = embed(lambda x: x.mean(axis=(1, 2)), images, batch_size=5)
+    assert np.allclose(out, images.mean(axis=(1, 2)), atol=1e-6)
+    out_t = embed(lambda x: torch.from_numpy(x.mean(axis=(1, 2))), images, batch_size=5)
+    assert np.allclose(out_t, out)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "match"),
+    [
+        (lambda x: x.mean(axis=(1, 2, 3)), "expected"),  # 1-D
+        (lambda x: np.ones((len(x) + 1, 4)), "rows"),
+        (lambda x: np.full((len(x), 4), np.nan), "non-finite"),
+        (lambda x: np.ones((len(x), 4 if x[0, 0, 0, 0] > -1 and len(x) == 5 else 3)), "length"),
+        (lambda x: "abc", "not an array"),
+    ],
+)
+def test_bad_encoder_refused(images, encoder, match):
+    """Oracle: the documented refusals (wrong rank, wrong rows, NaN, changing D, not numbers)."""
+    with pytest.raises(EncoderOutputError, match=match):
+        embed(encoder, images, batch_size=5)
+
+
+def test_pixels_is_2x2_average_pool(images):
+    """Oracle: 2 x 2 average pooling by explicit slicing."""
+    x = images[:2]
+    hand = (x[:, ::2, ::2] + x[:, 1::2, ::2] + x[:, ::2, 1::2] + x[:, 1::2, 1::2]) / 4
+    assert np.allclose(pixels(x), hand.reshape(2, -1), atol=1e-6)
+
+
+def test_image_folder_errors(tmp_path):
+    """Oracle: the issue's error cases: too few images, an unreadable file (named)."""
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (20, 20), (i * 40, 0, 0)).save(tmp_path / f"{i}.png")
+    with pytest.raises(ValueError, match="at least 10"):
+        load_image_folder(tmp_path, 32)
+    for i in range(3, 10):
+        Image.new("RGB", (20, 20), (i * 20, 0, 0)).save(tmp_path / f"{i}.png")
+    s = load_image_folder(tmp_path, 32)
+    assert s.images.shape == (10, 32, 32, 3) and s.labels is None
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ImageReadError, match="broken.png"):
+        load_image_folder(tmp_path, 32)
+
+
+def test_config_refuses_bad_fields():
+    """Oracle: the documented refusals name the field."""
+    with pytest.raises(ValueError, match="kind"):
+        EncoderConfig("clip")
+    with pytest.raises(ValueError, match="mask_ratio"):
+        EncoderConfig("mae", mask_ratio=1.0)
