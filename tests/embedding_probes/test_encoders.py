@@ -69,3 +69,17 @@ def test_config_refuses_bad_fields():
         EncoderConfig("clip")
     with pytest.raises(ValueError, match="mask_ratio"):
         EncoderConfig("mae", mask_ratio=1.0)
+
+
+def test_checkpoint_cached_and_reloaded(tmp_path, images):
+    """Oracle: a second load_or_train of the same configuration reads the checkpoint (cached)
+    and embeds bit-identically to the freshly trained network; the file is in the cache folder."""
+    from mlroundup.embedding_probes.encoders import load_or_train
+
+    cfg = EncoderConfig("supervised", width=8, dim=16, n_images=32, steps=2, batch_size=8)
+    first = load_or_train(cfg, tmp_path)
+    second = load_or_train(cfg, tmp_path)
+    assert not first.cached and second.cached
+    assert first.path.is_file() and first.path.parent.parent == tmp_path
+    assert np.array_equal(first(images), second(images))
+    assert len(second.losses) == 2
