@@ -82,6 +82,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.self_consistency.experiment:HUMANEVAL_EXPERIMENT",
     "mlroundup.self_consistency.experiment:CAPITALS_EXPERIMENT",
     "mlroundup.icae.experiment:EXPERIMENT",
+    "mlroundup.embedding_probes.experiment:EXPERIMENT",
 )
 
 SCALES: tuple[str, ...] = ("quick", "paper")
