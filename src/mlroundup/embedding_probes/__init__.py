@@ -18,6 +18,11 @@ Example: probe your own encoder on composites of bundled digits and photos::
     r = run_readouts(my_encoder, ps, name="mine")
     r.summary()    # {'fine_grained': ..., 'family': ..., 'generalisation': ..., 'semantic': ...}
 
+From the command line, over a folder of your images (subfolders, if any, are semantic labels)::
+
+    mlroundup probe --encoder mypackage.encoders:clip_embed IMAGES_DIR --json readouts.json
+    mlroundup reproduce substance-style       # the paper's readouts for four encoders trained here
+
 Public names (imported lazily so ``mlroundup list`` does not import torch or scikit-learn):
 
 =================== ==========================================================================
