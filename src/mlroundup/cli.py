@@ -28,6 +28,7 @@ METHOD_COMMANDS: dict[str, str] = {
     "self-consistency": "mlroundup.self_consistency.cli:self_consistency",
     "qigen": "mlroundup.qigen.cli:qigen",
     "icae": "mlroundup.icae.cli:icae",
+    "probe": "mlroundup.embedding_probes.cli:probe",
 }
 
 #: Former top-level names that still work: ``alias -> (group, subcommand)`` of METHOD_COMMANDS.
