@@ -47,7 +47,7 @@ class StepOutput:
     charges : list of Charge
         Every pass the step made.
     tokens : int
-        Tokens backpropagated on this process.
+        Tokens backpropagated on this process (0 for a method without tokens, e.g. images).
     """
 
     loss: float

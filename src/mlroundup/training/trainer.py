@@ -1,8 +1,8 @@
 """A trainer that holds compute fixed and always finishes its schedule (Kaddour et al. 2023, Sec. 3).
 
-:func:`train` runs a language model on a token stream until a :class:`~.budget.Budget` is spent,
-setting the learning rate each step from the fraction of the budget used, so the schedule reaches
-its floor when the budget runs out. Efficient-training methods plug in as a
+:func:`train` runs a language model on a token stream (or any model on batches its method draws
+itself) until a :class:`~.budget.Budget` is spent, setting the learning rate each step from the
+fraction of the budget used, so the schedule reaches its floor when the budget runs out. Efficient-training methods plug in as a
 :class:`~.method.Method`: hooks that choose the optimizer, change the model between steps, decide
 which passes a step makes, and say what each pass costs. Evaluation is never charged.
 
@@ -289,8 +289,20 @@ class Trainer:
         return np.random.default_rng((self.config.seed, self.step, *salt))
 
     def sample(self, batch: int, salt: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """This process's share of a global batch of ``batch * world.size`` windows of this step."""
+        """This process's share of a global batch of ``batch * world.size`` windows of this step.
+
+        Raises
+        ------
+        RuntimeError
+            If the run was given no token streams (``train(model, None, ...)``): a method that
+            draws its own batches samples them itself, e.g. with :meth:`rng`.
+        """
         cfg = self.config
+        if self.train_stream is None:
+            raise RuntimeError(
+                f"method {self.method.name!r} asked the trainer for token windows, but train() was "
+                "given no data (data=None): such a method draws its own batches in train_step"
+            )
         starts = batch_starts(
             cfg.seed,
             self.step,
@@ -527,7 +539,8 @@ class _Progress:
             return
         left = max(self.budget.total - used, 0.0)
         unit = self.budget.unit
-        info = f"loss {loss:.3f} | {tok_s:,.0f} tok/s | {left:.1f} {unit} left"
+        speed = f"{tok_s:,.0f} tok/s | " if tok_s > 0 else ""
+        info = f"loss {loss:.3f} | {speed}{left:.1f} {unit} left"
         self.bar.update(self.task, completed=min(used, self.budget.total), info=info)
 
     def close(self) -> None:
@@ -555,8 +568,12 @@ def train(
         transformer layers; or a config with ``n_layer`` / ``num_hidden_layers``) — e.g.
         :class:`~.model.GPT`, whose ``cfg.block_size`` bounds ``seq_len``. A method with its own
         ``train_step`` may call the model differently. Initialize it (seeded) before the call.
-    data : Corpus or (TokenStream, TokenStream)
+    data : Corpus or (TokenStream, TokenStream) or None
         A corpus with ``"train"`` and ``"validation"`` splits, or a (train, validation) pair.
+        ``None`` for a method that draws its own batches (images, video frames, ...): its
+        ``train_step`` samples them (seeded by :meth:`Trainer.rng`, so resuming reproduces the
+        run) and its ``evaluate`` returns ``(loss, nan, nan)`` (no bits per token); the budget,
+        schedule, clipping, checkpoints, progress and data parallelism work as with tokens.
     budget : Budget
         Wall-clock seconds, reference seconds with an RST table, or steps (:meth:`Budget.of_steps`).
     schedule : BudgetSchedule
@@ -595,15 +612,23 @@ def train(
     """
     config = config or TrainConfig()
     method = method or Baseline()
-    if isinstance(data, tuple):
+    if data is None:
+        if type(method).train_step is Method.train_step or type(method).evaluate is Method.evaluate:
+            raise ValueError(
+                f"train() was given no data, but method {method.name!r} uses the trainer's token "
+                "windows: with data=None the method overrides train_step and evaluate"
+            )
+        train_stream = val_stream = None
+    elif isinstance(data, tuple):
         train_stream, val_stream = data
     else:
         train_stream, val_stream = data["train"], data["validation"]
-    _check_length(len(train_stream.tokens), config.seq_len, "training")
-    _check_length(len(val_stream.tokens), config.seq_len, "validation")
-    block = getattr(getattr(model, "cfg", None), "block_size", None)
-    if block is not None and config.seq_len > block:
-        raise ValueError(f"seq_len={config.seq_len} exceeds the model's block_size={block}")
+    if train_stream is not None:
+        _check_length(len(train_stream.tokens), config.seq_len, "training")
+        _check_length(len(val_stream.tokens), config.seq_len, "validation")
+        block = getattr(getattr(model, "cfg", None), "block_size", None)
+        if block is not None and config.seq_len > block:
+            raise ValueError(f"seq_len={config.seq_len} exceeds the model's block_size={block}")
     world = init_from_env(config.device)
     if config.batch_size % world.size:
         raise ValueError(
