@@ -11,7 +11,7 @@ ROOT = Path(mlroundup.__file__).parent
 METHODS = {"longstep", "qigen", "rosko", "relora", "budgeted_training", "self_consistency",
            "ttt", "instruction_mining", "embedding_probes", "icae"}  # fmt: skip
 #: Shared machinery that must not import a method.
-SHARED = {"utils", "kernels", "data", "models", "report", "experiments", "training"}
+SHARED = {"utils", "kernels", "data", "models", "report", "experiments", "training", "benchmarks"}
 
 
 def _imports(path: Path) -> list[tuple[str, list[str]]]:

@@ -56,6 +56,7 @@ BENCHMARKS: tuple[str, ...] = (
     "mlroundup.longstep.bench:BENCH",
     "mlroundup.rosko.bench:BENCH",
     "mlroundup.relora.bench:BENCH",
+    "mlroundup.qigen.bench:BENCH",
 )
 
 #: Scales every bench accepts.

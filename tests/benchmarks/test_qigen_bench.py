@@ -1,0 +1,159 @@
+"""Bookkeeping of ``mlroundup bench qigen`` on planted timings (no wall time), and what its
+setups build. Oracles: hand arithmetic on the planted values, the bytes of a packed 4-bit
+matrix in closed form, the call log of a fake model."""
+
+import math
+
+import pytest
+
+import mlroundup.qigen.bench as qb
+
+from .fakes import PlantedContext
+
+TINY = qb.Settings(
+    bandwidth_shapes=("smollm2 gate/up 1536x576",), torch_shapes=("smollm2 gate/up 1536x576",),
+    random_model="tinyllama", repeats=3, model_repeats=2, n_prompt=8, n_decode=4,
+    random_prompt=4, random_decode=2,
+)  # fmt: skip
+WEIGHT_BYTES = 1536 * 576 // 2 + 1536 * math.ceil(576 / 128) * 2 * 4  # codes + scales, minimums
+
+
+def _plant(case, system):
+    name, label = system.name, case.label
+    if label.startswith("read bandwidth"):
+        gbps = 20.0 if "dram" in label else 80.0
+        return {"wall": [0.0], "info": {"read_gbps": gbps, "llc_bytes": 32 << 20}}
+    if name in ("gemv", "gemv_i8"):
+        t = 1e-4 if name == "gemv" else 5e-5
+        return {"wall": [t] * 3, "info": {"kernel": f"k_{name}", "weight_bytes": WEIGHT_BYTES}}
+    if name == "llama.cpp":
+        return {"status": "unavailable", "reason": "llama-cpp-python is not installed"}
+    times = {"ours q4": 10e-6, "fp32": 30e-6, "bf16": 60e-6, "int8 dyn": 20e-6,
+             "ours M=32": 100e-6, "fp32 M=32": 150e-6}  # fmt: skip
+    if name in times:
+        return {"wall": [times[name]] * 3}
+    decode = {"ours": 8e-3, "ours in transformers": 40e-3, "llama.cpp Q4_0": 20e-3}
+    prompt = {"ours": 1e-3, "ours in transformers": 4e-3, "llama.cpp Q4_0": 2e-3}
+    table = decode if label.endswith("decode") else prompt
+    return {"wall": [table.get(name, 25e-3)] * 2}
+
+
+@pytest.fixture
+def ctx(monkeypatch):
+    monkeypatch.setattr(qb, "SETTINGS", {"quick": TINY})
+    from mlroundup.qigen import kernels
+
+    monkeypatch.setattr(kernels, "available_isas", lambda: ["avx2", "portable"])
+    return PlantedContext(_plant)
+
+
+def test_bandwidth_table(ctx):
+    def fake_bw(where="dram"):
+        return (20.0, 32 << 20) if where == "dram" else (80.0, 32 << 20)
+
+    ctx.read_bandwidth = fake_bw
+    qb._bandwidth_table(ctx, TINY)
+    (table,) = ctx.report.tables
+    assert table.columns == qb.BANDWIDTH_COLUMNS
+    assert [(r[1], r[2]) for r in table.rows] == [
+        ("dram", "k_gemv"), ("dram", "k_gemv_i8"), ("cache", "k_gemv"), ("cache", "k_gemv_i8")
+    ]  # fmt: skip
+    row = table.rows[0]  # gemv from DRAM: 0.1 ms
+    assert row[3] == pytest.approx(0.1)
+    assert row[4] == pytest.approx(WEIGHT_BYTES / 1e-4 / 1e9)
+    assert row[6] == pytest.approx(WEIGHT_BYTES / 1e-4 / 1e9 / 20.0)
+    assert table.rows[3][6] == pytest.approx(WEIGHT_BYTES / 5e-5 / 1e9 / 80.0)  # int8, cache
+    dram = [c for c in ctx.cases if c.label.endswith("(dram)")]
+    assert all(s.params["dram"] and s.params["llc_bytes"] == 32 << 20 for s in dram[0].systems)
+
+
+def test_torch_table(ctx):
+    qb._torch_table(ctx, TINY)
+    (row,) = ctx.report.tables[0].rows
+    got = dict(zip(qb.TORCH_COLUMNS, row, strict=True))
+    assert got["ours q4 us"] == pytest.approx(10) and got["bf16 us"] == pytest.approx(60)
+    assert got["x fp32"] == pytest.approx(3) and got["x bf16"] == pytest.approx(6)
+    assert got["x int8"] == pytest.approx(2) and got["x fp32 M=32"] == pytest.approx(1.5)
+    one, batch = ctx.cases
+    assert [s.name for s in one.systems if s.ours] == ["ours q4"]
+    assert {s.params["m"] for s in batch.systems} == {32}
+
+
+def test_smollm2_table_with_llama_cpp_unavailable(ctx):
+    qb._smollm2_table(ctx, TINY)
+    (table,) = ctx.report.tables
+    assert "(unavailable)" in table.title
+    decode, prompt = table.rows
+    assert decode == ["decode ms/token", None, pytest.approx(8.0), None, pytest.approx(40.0)]
+    assert prompt == ["prompt tokens/s", None, pytest.approx(1000.0), None, pytest.approx(250.0)]
+    assert [c.label for c in ctx.cases] == ["SmolLM2-135M: decode", "SmolLM2-135M: prompt"]
+    assert all(c.warmup == 1 and c.min_pass_s == 0 for c in ctx.cases)
+    assert any("llama.cpp unavailable" in n for n in ctx.report.notes)
+
+
+def test_random_table(ctx):
+    qb._random_table(ctx, TINY)
+    (table,) = ctx.report.tables
+    rows = {r[0]: dict(zip(qb.RANDOM_COLUMNS, r, strict=True)) for r in table.rows}
+    # bits per weight: 4 + a scale and a minimum per group (16 or 32 bits each)
+    assert [r["bits/weight"] for r in rows.values()] == [4.5, 5.0, 4.5, 4.5, 4.5]
+    llama = rows["llama.cpp Q4_0"]
+    assert llama["ms/token"] == pytest.approx(20) and llama["decode vs llama.cpp"] == 1.0
+    ours = rows["ours 4-bit g32 float16 scales, int8 activations"]
+    assert ours["ms/token"] == pytest.approx(25) and ours["tokens/s"] == pytest.approx(40)
+    assert ours["decode vs llama.cpp"] == pytest.approx(20 / 25)
+    assert ours["prompt tokens/s"] == pytest.approx(40)
+    assert ours["prompt vs llama.cpp"] == pytest.approx(2 / 25)
+
+
+def test_run_without_llama_cpp_skips_the_random_table(ctx, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llama_cpp" else real(name, *a))  # fmt: skip
+    qb.run(ctx)
+    titles = [t.title for t in ctx.report.tables]
+    assert len(titles) == 3 and not any("random weights" in t for t in titles)
+    assert any("random-weight comparison was not run" in n for n in ctx.report.notes)
+
+
+def test_model_workload_times_what_it_says():
+    """prompt: prepare resets, a call runs the prompt (units = its tokens); decode: prepare
+    resets and runs the prompt, a call decodes n tokens one by one (units = n)."""
+    from mlroundup.qigen.llamacpp import bench_prompt
+
+    log = []
+    reset, run = (lambda: log.append("reset")), (lambda toks: log.append(list(toks)))
+    w = qb._model_workload(reset, run, "prompt", 5, 3, {})
+    assert w.units == 5
+    w.prepare()
+    w.step()
+    assert log == ["reset", bench_prompt(5)]
+    log.clear()
+    w = qb._model_workload(reset, run, "decode", 5, 3, {})
+    assert w.units == 3
+    w.prepare()
+    w.step()
+    assert log == ["reset", bench_prompt(5), [100], [101], [102]]
+    with pytest.raises(ValueError, match="phase"):
+        qb._model_workload(reset, run, "both", 5, 3, {})
+
+
+def test_gemv_setup_rotates_enough_copies_to_leave_the_cache():
+    """Oracle: 4 bits per code plus a float32 scale and minimum per group of 128; copies =
+    ceil(4 x LLC / bytes), at least 2."""
+    n, k, llc = 64, 256, 1 << 16
+    w = qb.gemv_setup(threads=1, n=n, k=k, kind="gemv", dram=True, llc_bytes=llc)
+    nbytes = n * k // 2 + n * (k // 128) * 2 * 4
+    assert w.info["weight_bytes"] == nbytes
+    assert w.units == w.info["copies"] == max(2, math.ceil(4 * llc / nbytes))
+    w.step()
+    assert qb.gemv_setup(threads=1, n=n, k=k, kind="gemv", dram=False).units == 1
+
+
+def test_torch_setup_refuses_an_unknown_dtype():
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="dtype"):
+        qb.torch_setup(threads=1, n=4, k=4, m=1, dtype="fp8")
+    qb.torch_setup(threads=1, n=4, k=8, m=2, dtype="bf16").step()
