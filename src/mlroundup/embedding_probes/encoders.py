@@ -60,7 +60,7 @@ ENCODER_KINDS: tuple[str, ...] = ("supervised", "contrastive", "mae", "random")
 PROJECTION_DIM = 64
 
 #: Bump when the training code changes what a configuration produces (invalidates the cache).
-TRAINING_VERSION = 1
+TRAINING_VERSION = 2
 
 Track = Callable[[Iterable[Any], str, int | None], Iterator[Any]]
 
@@ -410,64 +410,121 @@ def train_encoder(config: EncoderConfig, *, track: Track | None = None,
 
     Raises
     ------
-    FloatingPointError
-        If the loss becomes non-finite (names the kind and the step).
+    mlroundup.training.NonFiniteLossError
+        (a FloatingPointError) If the loss becomes non-finite (names the step).
+
+    Notes
+    -----
+    Runs on the project's shared trainer (:func:`mlroundup.training.train`, ``data=None``, a step
+    budget of ``config.steps``, AdamW with weight decay 1e-4 on the matrices, cosine decay to 10%
+    of ``config.lr``) with :func:`EncoderObjective` as the method.
     """
     import torch
-    import torch.nn.functional as F
 
     from mlroundup.embedding_probes.images import make_composites
+    from mlroundup.training import Budget, BudgetSchedule, TrainConfig, train
 
     model = build_encoder(config)
     if config.kind == "random":
         return model.eval(), None, []
     data = make_composites(config.n_images, config.size, part="encoder", seed=config.seed)
-    images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S)
-    labels = torch.from_numpy(data.labels)
-    gen = torch.Generator().manual_seed(config.seed)
-    head = build_head(config)
+    views = None
     if config.kind == "contrastive":
         views = torch.from_numpy(simclr_views(data.images, config.views, config.seed))
         views = views.permute(0, 1, 4, 2, 3).contiguous()  # (N, V, 3, S, S)
-    params = [*model.parameters(), *head.parameters()]
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / max(1, config.steps)))
-    )
-    grid = config.size // config.patch
-    steps: Iterable[int] = range(config.steps)
+    head = build_head(config)
+    if config.steps == 0:
+        return model.eval(), head.eval(), []
+    objective = EncoderObjective(config, data.images, data.labels, views)
+    progress = None
     if track is not None:
-        steps = track(steps, f"train {config.kind} encoder", config.steps)
-    losses: list[float] = []
-    model.train()
-    for step in steps:
-        idx = torch.randint(len(images), (min(config.batch_size, len(images)),), generator=gen)
-        if config.kind == "supervised":
-            loss = F.cross_entropy(head(model(images[idx])), labels[idx])
-        elif config.kind == "contrastive":
-            a = torch.randint(config.views, (len(idx),), generator=gen)
-            b = (a + torch.randint(1, config.views, (len(idx),), generator=gen)) % config.views
-            pair = torch.cat([views[idx, a], views[idx, b]])  # (2B, 3, S, S): two distinct views
-            loss = _nt_xent(head(model(pair)), config.temperature)
-        else:
-            x = images[idx]
-            keep = torch.rand(len(idx), 1, grid, grid, generator=gen) >= config.mask_ratio
-            mask = (
-                (~keep)
-                .float()
-                .repeat_interleave(config.patch, 2)
-                .repeat_interleave(config.patch, 3)
-            )  # (B, 1, S, S): 1 where masked
-            recon = head(model(x * (1 - mask) + 0.5 * mask))  # masked patches set to grey
-            loss = ((recon - x) ** 2 * mask).sum() / (3 * mask.sum()).clamp(min=1)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{config.kind} encoder: non-finite loss at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    return model.eval(), head.eval(), losses
+        progress = iter(track(range(config.steps), f"train {config.kind} encoder", config.steps))
+
+    def on_step(_trainer: Any, _record: dict[str, float]) -> None:
+        if progress is not None:
+            next(progress, None)
+
+    pair = torch.nn.ModuleDict({"encoder": model, "head": head})
+    res = train(
+        pair, None, Budget.of_steps(config.steps),
+        BudgetSchedule(config.lr, kind="cosine", warmup=0.0, floor=0.1),
+        method=objective,
+        config=TrainConfig(batch_size=min(config.batch_size, len(data.images)), seed=config.seed,
+                           weight_decay=1e-4, grad_clip=None),
+        on_step=on_step,
+    )  # fmt: skip
+    if progress is not None:
+        for _ in progress:  # close the bar
+            pass
+    return model.eval(), head.eval(), res.losses
+
+
+def _encoder_objective_class():
+    import torch
+    import torch.nn.functional as F
+
+    from mlroundup.training.budget import Charge
+    from mlroundup.training.method import Method, StepOutput
+
+    class _EncoderObjective(Method):
+        """The training objective of one small encoder as a method of the shared trainer
+        (:func:`mlroundup.training.train` with ``data=None``): each step draws its batch (and
+        views or masks) from the trainer's per-step generator, so a run is reproducible.
+
+        ``kind="supervised"``: cross-entropy of the digit; ``"contrastive"``: SimCLR's NT-Xent
+        (Chen et al. 2020) on two distinct precomputed views; ``"mae"``: squared error on the
+        masked patches (masked patches set to grey), as He et al. 2022.
+        """
+
+        name = "encoder-objective"
+
+        def __init__(self, config, images: np.ndarray, labels: np.ndarray, views) -> None:
+            self.config = config
+            self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # (N,3,S,S)
+            self.labels = torch.from_numpy(labels)
+            self.views = views
+            self.name = f"{config.kind}-encoder"
+
+        def make_optimizer(self, trainer):
+            return torch.optim.AdamW(trainer.param_groups(), lr=0.0)
+
+        def train_step(self, trainer) -> StepOutput:
+            c = self.config
+            rng = trainer.rng()
+            encoder, head = trainer.model["encoder"], trainer.model["head"]
+            trainer.model.train()
+            b = trainer.local_batch
+            idx = torch.from_numpy(rng.integers(len(self.images), size=b))
+            if c.kind == "supervised":
+                loss = F.cross_entropy(head(encoder(self.images[idx])), self.labels[idx])
+            elif c.kind == "contrastive":
+                a = rng.integers(c.views, size=b)
+                other = (a + rng.integers(1, c.views, size=b)) % c.views
+                a, other = torch.from_numpy(a), torch.from_numpy(other)
+                pair = torch.cat([self.views[idx, a], self.views[idx, other]])  # two distinct
+                loss = _nt_xent(head(encoder(pair)), c.temperature)
+            else:
+                x = self.images[idx]
+                grid = c.size // c.patch
+                keep = torch.from_numpy(rng.random((b, 1, grid, grid)) >= c.mask_ratio)
+                mask = (~keep).float().repeat_interleave(c.patch, 2).repeat_interleave(c.patch, 3)
+                recon = head(encoder(x * (1 - mask) + 0.5 * mask))  # masked patches grey
+                loss = ((recon - x) ** 2 * mask).sum() / (3 * mask.sum()).clamp(min=1)
+            trainer.backward(loss)
+            return StepOutput(float(loss.detach()), [Charge("train", b, 0)], 0)
+
+        def evaluate(self, trainer):
+            last = trainer.history[-1]["loss"] if trainer.history else math.nan
+            return last, math.nan, math.nan  # the probes are the evaluation
+
+    return _EncoderObjective
+
+
+def EncoderObjective(config, images, labels, views):  # noqa: N802 - a class made on first use
+    """The :class:`~mlroundup.training.method.Method` training ``config``'s encoder (torch is
+    imported on first use). ``images`` (N, S, S, 3) float32 in [0, 1], ``labels`` (N,) int64,
+    ``views`` (N, V, 3, S, S) float32 tensor for the contrastive kind, else None."""
+    return _encoder_objective_class()(config, images, labels, views)
 
 
 # ----------------------------------------------------------------------------- ready encoders
