@@ -270,3 +270,34 @@ def test_max_rounds_exceeded_raises():
 def test_cg_agrees_with_pepit_silver_15():
     """Oracle: PEPit 0.5.1 (Clarabel), 1e-5 relative, at a size where long-range pairs matter."""
     assert worst_case(_silver(15)).value == pytest.approx(_pepit(_silver(15)), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [_silver(23), np.tile([1.5, 4.9, 1.5], 6), np.random.default_rng(11).uniform(0.2, 3.0, 17)],
+    ids=["silver-23", "grimmer-3x6", "random-17"],
+)
+def test_predicted_start_equals_full_set(steps):
+    """Oracle: the full-pair SDP solved by Clarabel (method='full'). From n = 16 on, constraint
+    generation starts from the pairs of the schedule's two halves (solved first, loosely) and
+    solves intermediate rounds loosely; the value must still equal the full-set value (1e-6
+    relative) with a certificate valid for all (n+2)(n+1) inequalities, rebuilt densely."""
+    n = steps.size
+    assert n >= 16  # the predicted start is used
+    cg = worst_case(steps)
+    full = worst_case(steps, method="full")
+    assert cg.status == "optimal"
+    assert cg.n_constraints < (n + 2) * (n + 1)
+    assert cg.value == pytest.approx(full.value, rel=1e-6)
+    assert cg.primal_value == pytest.approx(full.value, rel=1e-6)
+    assert cg.max_violation <= 1e-7
+    _check_full_certificate(cg, steps)
+
+
+@pytest.mark.parametrize("n", [33, 48])
+def test_predicted_start_constant_step_closed_form(n):
+    """Oracle: Drori & Teboulle (2014), Thm 3.1, h = 1: L R^2 / (4n + 2), on sizes that go
+    through the predicted start (odd and even n, two levels of halving)."""
+    res = worst_case(np.ones(n), L=2.0, R=0.5)
+    assert res.status == "optimal"
+    assert res.value == pytest.approx(2.0 * 0.25 / (4 * n + 2), rel=1e-6)

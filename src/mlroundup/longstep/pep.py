@@ -39,8 +39,14 @@ _KKT_RES_MAX = 1e-4
 # Accuracy (gap/residuals) at which an intermediate constraint-generation round is still used
 # to find violated pairs (its value is not returned).
 _LOOSE_TOL = 1e-2
+# Gap/residuals requested from CVXOPT in the loose (intermediate) constraint-generation rounds.
+_LOOSE_IPM_TOL = 1e-3
+# Largest relative violation of a loose round at which the pair set is solved accurately.
+_SWITCH_TOL = 1e-3
 # Pairs added per point and round (as first and as second index) by constraint generation.
 _PER_POINT = 2
+# Schedules at least this long start constraint generation from their halves' pair sets.
+_WARM_MIN_N = 16
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,8 @@ class PEPResult:
         Number of interpolation pairs in the last (restricted) SDP; ``(n+2)(n+1)`` for
         ``method="full"``.
     rounds : int
-        Number of SDPs solved (constraint-generation rounds; 1 for ``method="full"``).
+        Number of SDPs solved (constraint-generation rounds, those of the half-schedule solves
+        of the predicted start included; 1 for ``method="full"``).
     method : str
         ``"cg"`` (constraint generation) or ``"full"``.
     cpu_time_s : float
@@ -797,15 +804,22 @@ def _solve_subset(
 ):
     """Solve one restricted problem; returns ``(tau, lam, G, F, status, iterations, used)``.
 
-    CVXOPT stops when rounding blocks progress. With ``loose=True`` (an intermediate
-    constraint-generation round, used only to find violated pairs) an iterate accurate to
-    ``_LOOSE_TOL`` is returned with status ``"loose"``. Otherwise, if it is not accurate to
-    ``_ACCEPT_TOL``, the problem is re-solved once with the failed run's value estimate (better
-    scaling), then with Clarabel (robust, slower).
+    ``loose=True`` (an intermediate constraint-generation round, used only to find violated
+    pairs; CVXOPT only): the SDP is solved to the gap/residuals ``_LOOSE_IPM_TOL`` and returned
+    with status ``"loose"`` (also a stopped iterate accurate to ``_LOOSE_TOL``). Otherwise
+    CVXOPT works to ``tol``; a run stopped by rounding and not accurate to ``_ACCEPT_TOL`` is
+    re-solved once with the failed run's value estimate (better scaling), then with Clarabel
+    (robust, slower).
     """
     if solver == "CVXOPT":
         errors = (RuntimeError, ArithmeticError, ValueError, ZeroDivisionError)
+        guess = None
         try:
+            if loose:
+                tau, lam, G, F, _, its = _solve_cvxopt(
+                    h, ii, jj, verbose, _LOOSE_IPM_TOL, value_guess
+                )
+                return tau, lam, G, F, "loose", its, "CVXOPT"
             return (*_solve_cvxopt(h, ii, jj, verbose, tol, value_guess), "CVXOPT")
         except errors as exc:
             partial = getattr(exc, "partial", None)
@@ -869,7 +883,8 @@ def worst_case(
         scaled problem; iterates stopped by rounding are accepted down to ``1e-6`` as
         ``"optimal"``.)
     max_rounds : int, default 100
-        Maximum number of constraint-generation rounds (``>= 1``).
+        Maximum number of constraint-generation rounds (``>= 1``) of the main loop (each
+        half-schedule solve of the predicted start has the same limit).
 
     Returns
     -------
@@ -923,11 +938,16 @@ def worst_case(
     multipliers are an optimal certificate of the full problem. Otherwise the violated pairs
     are added and the problem is re-solved. Starting set: pairs with ``x*`` both ways,
     consecutive iterates both ways, and every iterate with ``x_n`` both ways
-    (:func:`_initial_pairs`); each round adds, for each point, its two most violated pairs as
-    first and as second index (:func:`_select`). The loop ends when the largest violation is at most
-    ``tol * f_n`` -- at that point the primal is feasible up to the same relative tolerance
-    the interior-point solver itself works to, and the returned value is the dual bound
-    ``tau R^2`` of a certificate valid for all pairs.
+    (:func:`_initial_pairs`); for ``n >= 16`` also the pairs that the two halves of the
+    schedule need, found by solving the halves first, recursively (:func:`_predicted_pairs`).
+    Each round adds, for each point, its two most violated pairs as first and as second index
+    (:func:`_select`). Intermediate rounds (CVXOPT) are solved loosely (gap and residuals
+    ``1e-3``): they only point at pairs; once a loose round violates nothing by more than
+    ``1e-3`` relative, the rounds are solved accurately. The loop ends only after an accurate
+    round whose largest violation is at most ``tol * f_n`` -- at that point the primal is
+    feasible up to the same relative tolerance the interior-point solver itself works to, and
+    the returned value is the dual bound ``tau R^2`` of a certificate valid for all pairs. (The
+    starting set and the loose rounds change the cost, never the stopping rule.)
 
     *Structured KKT (CVXOPT).* Each ``M_ij = sym(g_j (x_i - x_j)^T) + (g_i - g_j)(g_i -
     g_j)^T / 2`` has rank ``<= 3``, so the interior-point Schur complement
@@ -979,55 +999,126 @@ def worst_case(
         return _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0)
 
 
-def _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0) -> PEPResult:
+def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False):
+    """Constraint generation from the pair set ``active`` (boolean ``(N, N)``, updated in place).
+
+    Intermediate rounds (CVXOPT) are solved loosely: they only have to point at the pairs that
+    matter. Once a loose round violates no pair by more than ``_SWITCH_TOL`` (relative), the
+    same set is solved accurately (``loose_only=True``: returned as it is, for a warm start);
+    from then on every round is accurate, and only an accurate round that violates no pair by
+    more than ``tol_f`` ends the loop. Returns ``(sol, ii, jj, statuses, used, rounds,
+    max_viol)`` with ``sol = (tau, lam, G, F)`` of the last round.
+    """
     n = h.size
-    N = n + 2
-    if method == "full":
-        ii, jj = _pairs(N)
-        active = ~np.eye(N, dtype=bool)
-    else:
-        ii, jj = _initial_pairs(n)
-        active = np.zeros((N, N), dtype=bool)
-        active[ii, jj] = True
-    statuses = []
+    ii, jj = np.nonzero(active)
+    statuses: list[str] = []
     used_solvers: set[str] = set()
     value_guess = None
     rounds = 0
-    max_viol = float("nan")
+    accurate = solver != "CVXOPT"
     while True:
         rounds += 1
-        loose = method == "cg"
-        while True:
-            tau1, lam, G1, F1, status, its, used = _solve_subset(
-                h, ii, jj, solver, verbose, _IPM_TOL, value_guess, loose=loose
-            )
-            value_guess = tau1 if tau1 > 0 else None
-            V = _violation_matrix(h, G1, F1)
-            scale = max(abs(float(F1[-1])), abs(tau1), 1e-300)
-            max_viol = float(np.max(V)) / scale
-            if status != "loose" or max_viol > tol_f:
-                break
-            # A loose iterate that violates nothing cannot end the loop: solve accurately.
-            loose = False
+        tau1, lam, G1, F1, status, its, used = _solve_subset(
+            h, ii, jj, solver, verbose, _IPM_TOL, value_guess, loose=not accurate
+        )
+        value_guess = tau1 if tau1 > 0 else None
+        V = _violation_matrix(h, G1, F1)
+        scale = max(abs(float(F1[-1])), abs(tau1), 1e-300)
+        max_viol = float(np.max(V)) / scale
         used_solvers.add(used)
-        statuses.append(status)
         if verbose:
             print(
-                f"[pep] round {rounds}: {ii.size} pairs, {its} iterations, tau={tau1:.12g}, "
-                f"f_n={F1[-1]:.12g}, max relative violation {max_viol:.2e}"
+                f"[pep] n={n} round {rounds} ({'accurate' if accurate else 'loose'}): "
+                f"{ii.size} pairs, {its} iterations, tau={tau1:.12g}, f_n={F1[-1]:.12g}, "
+                f"max relative violation {max_viol:.2e}"
             )
-        if method == "full" or max_viol <= tol_f:
-            break
+        if accurate:
+            statuses.append(status)
+            if max_viol <= tol_f:
+                break
+            # close to the end: every pair violated above a tenth of the tolerance goes in, so
+            # that solver noise at the tolerance does not cost one round per pair
+            thr = tol_f / 10.0
+        elif max_viol <= _SWITCH_TOL:
+            if loose_only:
+                break
+            accurate = True
+            continue
+        else:
+            thr = _SWITCH_TOL
         if rounds >= max_rounds:
             raise RuntimeError(
                 f"constraint generation did not converge in max_rounds={max_rounds} rounds "
                 f"(n={n}, {ii.size} pairs, max relative violation {max_viol:.2e})"
             )
-        add = _select(V, active, tol_f * scale, per_point=_PER_POINT)
-        if not add.any():  # pragma: no cover - max_viol > tol implies a candidate
-            break
+        add = _select(V, active, thr * scale, per_point=_PER_POINT)
+        if not add.any():  # pragma: no cover - max_viol > thr implies a candidate
+            accurate = True
+            continue
         active |= add
         ii, jj = np.nonzero(active)
+    return (tau1, lam, G1, F1), ii, jj, statuses, used_solvers, rounds, max_viol
+
+
+def _predicted_pairs(h, solver, verbose, max_rounds, cache) -> tuple[np.ndarray, int]:
+    """Starting pair set for ``h`` predicted from the two halves of the schedule.
+
+    For ``n >= _WARM_MIN_N`` the prefix ``h[:n//2]`` and the suffix ``h[n - n//2:]`` are
+    solved first (recursively, loosely: :func:`_generate` with ``loose_only=True``); their pair
+    sets are embedded (the prefix on ``x*, x_0..x_{n//2}``, the suffix's iterate pairs on the
+    last ``n//2 + 1`` iterates), the points between the halves are paired with every point both
+    ways, and :func:`_initial_pairs` is added. Self-similar schedules (silver, Grimmer's
+    concatenations: ``[h', big, h']``) keep most of their halves' pairs. Identical halves are
+    solved once (``cache``, keyed by the step tuple). Returns ``(active, sdp_count)``.
+    """
+    n = h.size
+    N = n + 2
+    active = np.zeros((N, N), dtype=bool)
+    ii, jj = _initial_pairs(n)
+    active[ii, jj] = True
+    if n < _WARM_MIN_N:
+        return active, 0
+    count = 0
+    n1 = n // 2
+    subs = []
+    for part in (h[:n1], h[n - n1 :]):
+        key = part.tobytes()
+        if key not in cache:
+            sub, c = _predicted_pairs(part, solver, verbose, max_rounds, cache)
+            *_, r, _ = _generate(part, sub, solver, verbose, _SWITCH_TOL, max_rounds, True)
+            cache[key] = sub
+            count += c + r
+        subs.append(cache[key])
+    A1, A2 = subs
+    M = n1 + 2
+    active[:M, :M] |= A1  # x*, x_0..x_{n1}
+    off = n - n1  # suffix iterates x_{off}..x_n <- the half's x_0..x_{n1}
+    active[1 + off :, 1 + off :] |= A2[1:, 1:]
+    mid = np.arange(1 + n1, 2 + off)  # x_{n1}..x_{off}: the points between (or shared by) halves
+    active[mid, :] = True
+    active[:, mid] = True
+    np.fill_diagonal(active, False)
+    return active, count
+
+
+def _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0) -> PEPResult:
+    n = h.size
+    N = n + 2
+    warm_sdps = 0
+    if method == "full":
+        ii, jj = _pairs(N)
+        tau1, lam, G1, F1, status, its, used = _solve_subset(h, ii, jj, solver, verbose, _IPM_TOL)
+        V = _violation_matrix(h, G1, F1)
+        scale = max(abs(float(F1[-1])), abs(tau1), 1e-300)
+        max_viol = float(np.max(V)) / scale
+        statuses, used_solvers, rounds = [status], {used}, 1
+    else:
+        active, warm_sdps = _predicted_pairs(h, solver, verbose, max_rounds, {})
+        sol, ii, jj, statuses, used_solvers, rounds, max_viol = _generate(
+            h, active, solver, verbose, tol_f, max_rounds
+        )
+        tau1, lam, G1, F1 = sol
+    rounds += warm_sdps
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     status = "optimal" if all(s == "optimal" for s in statuses[-1:]) else "optimal_inaccurate"
