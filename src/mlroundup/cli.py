@@ -29,6 +29,7 @@ METHOD_COMMANDS: dict[str, str] = {
     "qigen": "mlroundup.qigen.cli:qigen",
     "icae": "mlroundup.icae.cli:icae",
     "probe": "mlroundup.embedding_probes.cli:probe",
+    "ttt": "mlroundup.ttt.cli:ttt",
     "mine": "mlroundup.instruction_mining.cli:mine",
 }
 
