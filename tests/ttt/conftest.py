@@ -22,8 +22,12 @@ def _one_thread():
 
 @pytest.fixture
 def tiny_model() -> YViT:
+    """A random tiny YViT whose colour head is not at its zero start (as after training), so
+    that changes of the encoder show in the predictions."""
     torch.manual_seed(0)
-    return YViT(TINY)
+    model = YViT(TINY)
+    torch.nn.init.normal_(model.task_head.out.weight, std=0.3)
+    return model
 
 
 def smooth_stream(n: int, seed: int = 0, size=(16, 24)) -> VideoStream:

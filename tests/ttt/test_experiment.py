@@ -26,11 +26,12 @@ def test_experiment_end_to_end_shrunk(tmp_path):
     for m in EXPERIMENT.metrics:
         v = out.values[m.name]
         assert isinstance(v, bool) if isinstance(m, Claim) else isinstance(v, float)
-    arms = 1 + 4 + 2  # fixed; online k, no implicit, offline, scene; the other two windows
+    arms = 2 + 4 + 2  # grey guess, fixed; online k, no implicit, offline, scene; two more windows
     assert len(out.tables[0].rows) == 2 * arms
     assert len(out.tables[1].rows) == 3 and len(out.figures) == 2
     assert out.config["streams"] == {"bikes": 14, "montage": 14}
     assert out.tables[2].rows[1][1] == "[4, 8, 12]"
+    assert out.tables[2].rows[0][1] == "[8]"  # bikes' cut at 30 of frames 0, 4, ..., 52: index 8
     again = EXPERIMENT.run(RunContext(settings=SMALL, cache_dir=tmp_path))
     assert again.config["pretrain_info"]["cached"] is True
 

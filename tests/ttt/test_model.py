@@ -95,3 +95,12 @@ def test_lazy_public_api():
     assert ttt.run_online is online.run_online
     with pytest.raises(AttributeError, match="no attribute"):
         ttt.nope  # noqa: B018
+
+
+def test_untrained_colour_head_predicts_grey():
+    """Oracle: the zero-initialised head's sigmoid(0) = 0.5 chroma, i.e. the luma as grey RGB."""
+    m = YViT(TINY)
+    x = torch.rand(2, 1, *TINY.image_size)
+    with torch.no_grad():
+        assert torch.equal(m.predict(x), torch.full((2, 2, *TINY.image_size), 0.5))
+        assert torch.allclose(m.colorize(x), x.expand(-1, 3, -1, -1), atol=1e-6)

@@ -212,6 +212,11 @@ def test_scene_window_restarts_at_detected_cuts(tiny_model):
     r = run_online(tiny_model, concat([a, b]), TTTConfig(window="scene", batch=12, lr=1e-3))
     assert r.cuts == [6]
     assert r.windows[5] == tuple(range(6)) and r.windows[6] == (6,) and r.windows[9] == (6, 7, 8, 9)
+    capped = TTTConfig(window="scene", max_window=3, batch=12, lr=1e-3)
+    r = run_online(tiny_model, concat([a, b]), capped)
+    assert r.windows[5] == (3, 4, 5) and r.windows[6] == (6,) and r.windows[10] == (8, 9, 10)
+    with pytest.raises(ValueError, match="max_window"):
+        TTTConfig(window=4, max_window=3)
 
 
 def test_config_errors():

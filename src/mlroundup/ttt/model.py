@@ -243,6 +243,10 @@ class ColorHead(nn.Module):
         self.block = Block(cfg.d_model, cfg.n_head, cfg.mlp_ratio)
         self.norm = nn.LayerNorm(cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.patch_size**2 * 2)
+        # Zero-initialised output: an untrained head predicts no colour (Cb = Cr = 0.5, the grey
+        # guess) and training adds colour where the luma supports it.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, L, d_model) -> chroma (B, 2, H, W) (sigmoid: in (0, 1))."""

@@ -221,6 +221,9 @@ class TTTConfig:
         frame (the paper's ablation without implicit memory).
     restart_optimizer : bool
         A fresh optimizer state for every frame (the official ``--restart_optimizer``).
+    max_window : int or None
+        With ``window="scene"``: at most this many most recent frames since the last cut (a
+        sliding window of ``max_window`` frames cleared at cuts); None: every frame since the cut.
     scene_resets_weights : bool
         With ``window="scene"``: also restore the original weights at a detected cut.
     detector : CutDetector
@@ -237,6 +240,7 @@ class TTTConfig:
     batch: int = 16
     implicit: bool = True
     restart_optimizer: bool = False
+    max_window: int | None = None
     scene_resets_weights: bool = False
     detector: CutDetector = field(default_factory=CutDetector)
     grad_clip: float | None = 1.0
@@ -246,6 +250,10 @@ class TTTConfig:
         w = self.window
         if isinstance(w, bool) or not ((isinstance(w, int) and w >= 1) or w in ("all", "scene")):
             raise ValueError(f"invalid window={w!r}: a positive int, 'all' or 'scene'")
+        if self.max_window is not None and (w != "scene" or self.max_window < 1):
+            raise ValueError(
+                f"invalid max_window={self.max_window}: a positive int, only with window='scene'"
+            )
         if self.steps < 0:
             raise ValueError(f"invalid steps={self.steps}: must be >= 0")
         if not self.lr >= 0:
@@ -370,7 +378,7 @@ def run_online(
     params = adapted_parameters(model)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    k = None if cfg.window in ("all", "scene") else int(cfg.window)
+    k = {"all": None, "scene": cfg.max_window}.get(cfg.window, cfg.window)
     window: deque[int] = deque(maxlen=k)
     detect = cfg.detector.stepper() if cfg.window == "scene" else None
     grey = stream.grey() if detect is not None else None
@@ -408,8 +416,9 @@ def run_online(
         restore(model, original)
         model.train(was)
     name = "online" if cfg.implicit else "online-no-implicit"
+    window_name = f"scene<={k}" if cfg.window == "scene" and k else cfg.window
     return StreamResult(
-        f"{name}(window={cfg.window})", scores, losses, windows, cuts, sorted(seen),
+        f"{name}(window={window_name})", scores, losses, windows, cuts, sorted(seen),
         (time.perf_counter() - t0) / n,
     )  # fmt: skip
 

@@ -159,6 +159,8 @@ class PretrainSpec:
     stills : tuple of str
         The stills the crops come from (never the test streams').
     seed : int
+    version : int
+        Cache version of the training code.
     """
 
     model: YViTConfig = YViTConfig()
@@ -170,6 +172,8 @@ class PretrainSpec:
     recon_weight: float = 1.0
     stills: tuple[str, ...] = TRAIN_STILLS
     seed: int = 0
+    #: Bumped when the model's code changes what a spec trains (2: zero-initialised colour head).
+    version: int = 2
 
     def key(self) -> str:
         d = asdict(self)
