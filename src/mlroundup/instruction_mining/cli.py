@@ -73,10 +73,23 @@ def _read(data: Path) -> tuple[list[Any], list[bytes]]:
     return pairs, [line.rstrip(b"\r") for line in raw[: len(pairs)]]
 
 
+def _names(knn_k: int) -> list[str]:
+    """The indicator columns for KNN-``knn_k`` (known before any model is loaded)."""
+    from mlroundup.instruction_mining.indicators import INDICATORS
+
+    return [*INDICATORS[:-1], f"knn_{knn_k}"]
+
+
 def _rule(spec: str, names: list[str]) -> Any:
+    """The rule ``--rule`` names, checked against the indicator columns ``names``."""
     from mlroundup.instruction_mining.rule import QualityRule
 
     if spec == "paper":
+        if "knn_6" not in names:
+            raise click.BadParameter(
+                "the paper's rule uses KNN-6: leave --knn-k at 6 or pass a rule file",
+                param_hint="--rule",
+            )
         return QualityRule.paper(features=names)
     path = Path(spec)
     if not path.is_file():
@@ -175,10 +188,10 @@ def score_cmd(data: Path, out: Path, rule_spec: str, max_input_tokens: int, max_
     """
     _check_out(out, data)
     pairs, _ = _read(data)
+    rule = _rule(rule_spec, _names(knn_k))
     with _progress() as track:
         features, names = _indicators(pairs, max_input_tokens, max_output_tokens, knn_k,
                                       not no_cache, track)  # fmt: skip
-    rule = _rule(rule_spec, names)
     scores = rule.predict(features)
     from mlroundup.instruction_mining.selection import select_top_k
 
@@ -216,10 +229,10 @@ def select_cmd(data: Path, top: int, out: Path, seed: int, rule_spec: str, max_i
     if top > len(pairs):
         raise click.BadParameter(f"--top {top} exceeds the {len(pairs)} records of {data}",
                                  param_hint="--top")  # fmt: skip
+    rule = _rule(rule_spec, _names(knn_k))
     with _progress() as track:
-        features, names = _indicators(pairs, max_input_tokens, max_output_tokens, knn_k,
-                                      not no_cache, track)  # fmt: skip
-    rule = _rule(rule_spec, names)
+        features, _ = _indicators(pairs, max_input_tokens, max_output_tokens, knn_k,
+                                  not no_cache, track)  # fmt: skip
     from mlroundup.instruction_mining.selection import select_top_k
 
     keep = select_top_k(rule.predict(features), top, seed=seed)
