@@ -83,6 +83,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.self_consistency.experiment:CAPITALS_EXPERIMENT",
     "mlroundup.icae.experiment:EXPERIMENT",
     "mlroundup.embedding_probes.experiment:EXPERIMENT",
+    "mlroundup.instruction_mining.experiment:INSTRUCTION_MINING",
 )
 
 SCALES: tuple[str, ...] = ("quick", "paper")
