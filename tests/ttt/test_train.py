@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from mlroundup.ttt.streams import rgb_to_luma
 from mlroundup.ttt.train import (
     PretrainSpec,
     load_yvit,
@@ -20,6 +21,11 @@ def test_training_crops_shape_and_range():
     c = training_crops(("coffee",), 5, (16, 24), seed=1)
     assert c.shape == (5, 16, 24, 3) and c.dtype == np.float32 and 0 <= c.min() and c.max() <= 1
     assert np.array_equal(c, training_crops(("coffee",), 5, (16, 24), seed=1))
+    grey = training_crops(("coffee",), 3, (16, 24), seed=1, saturation=(0.0, 0.0))
+    assert np.allclose(grey[..., 0], grey[..., 1], atol=1e-6)  # R = G = B: no colour left
+    assert np.allclose(grey[..., 0], rgb_to_luma(c[:3]), atol=1e-5)  # and the same luma
+    with pytest.raises(ValueError, match="saturation"):
+        training_crops(("coffee",), 3, (16, 24), saturation=(0.5, 1.5))
     with pytest.raises(ValueError, match="n >= 1"):
         training_crops((), 5, (16, 24))
 

@@ -18,7 +18,8 @@ A :class:`Task` turns RGB frames into model inputs and scores predictions agains
 (:class:`Colorization`: grey in, PSNR of the colourized frame out).
 
 Arms (:func:`run_arm`): ``fixed`` (no TTT), ``online`` (window ``k`` in 1, 4, 16, 64, ...;
-``"all"`` = every past frame; ``"scene"`` = cleared at detected cuts, beyond the paper),
+``"all"`` = every past frame; ``"scene"`` = the frames since the last detected cut, at most
+``max_window`` of them, beyond the paper: :class:`CutDetector` on grey-frame differences),
 ``online`` with ``implicit=False`` (weights reset before every frame: TTT-MAE per frame with a
 window), and ``offline`` (TTT on the whole video, every frame including the future, then predict).
 """

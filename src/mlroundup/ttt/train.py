@@ -25,7 +25,7 @@ import torch
 from mlroundup.training.budget import Charge
 from mlroundup.training.method import Method, StepOutput
 from mlroundup.ttt.model import YViT, YViTConfig, rgb_to_ycbcr
-from mlroundup.ttt.streams import resize, still_image
+from mlroundup.ttt.streams import resize, rgb_to_luma, still_image
 
 #: Stills the model trains on; the test streams use the clips and the other stills.
 TRAIN_STILLS: tuple[str, ...] = (
@@ -34,20 +34,30 @@ TRAIN_STILLS: tuple[str, ...] = (
 
 
 def training_crops(
-    names: Sequence[str], n: int, size: tuple[int, int], seed: int = 0
+    names: Sequence[str],
+    n: int,
+    size: tuple[int, int],
+    seed: int = 0,
+    saturation: tuple[float, float] = (1.0, 1.0),
 ) -> np.ndarray:
     """``n`` random crops of the named stills, resized to ``size``: (n, H, W, 3) float32 in [0, 1].
 
     Each crop takes a still uniformly at random, a relative side in [0.3, 1.0] of the image with
-    the frame's aspect ratio, a uniform position, and a horizontal flip with probability 1/2.
+    the frame's aspect ratio, a uniform position, a horizontal flip with probability 1/2, and a
+    saturation factor ``s ~ U(saturation)``: ``x -> Y + s (x - Y)`` about the pixel's BT.601 luma
+    ``Y`` (torchvision's ColorJitter saturation; ``s = 0`` is grey, 1 the photo; the luma is
+    unchanged, and ``s <= 1`` keeps pixels in [0, 1]).
 
     Raises
     ------
     ValueError
-        If ``names`` is empty or ``n < 1``.
+        If ``names`` is empty, ``n < 1`` or ``saturation`` is not ``0 <= lo <= hi <= 1``.
     """
     if not names or n < 1:
         raise ValueError(f"training_crops needs stills and n >= 1, got {list(names)} and n={n}")
+    lo, hi = saturation
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError(f"invalid saturation={saturation}: 0 <= lo <= hi <= 1")
     rng = np.random.default_rng(seed)
     images = []
     for name in names:  # downscale once: the smallest crop still has >= 2x the frame's pixels
@@ -64,8 +74,10 @@ def training_crops(
         cw = int(ch * aspect)
         y0, x0 = int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1))
         crop = resize(img[y0 : y0 + ch, x0 : x0 + cw], size)
-        out[i] = crop[:, ::-1] if rng.random() < 0.5 else crop
-    return out
+        crop = crop[:, ::-1] if rng.random() < 0.5 else crop
+        luma = rgb_to_luma(crop)[..., None]  # (H, W, 1)
+        out[i] = luma + np.float32(rng.uniform(lo, hi)) * (crop - luma)
+    return np.clip(out, 0.0, 1.0)
 
 
 @dataclass
@@ -158,6 +170,9 @@ class PretrainSpec:
     recon_weight : float
     stills : tuple of str
         The stills the crops come from (never the test streams').
+    saturation : (float, float)
+        Range of the crops' saturation factor (:func:`training_crops`): photos are more
+        colourful than most video, so the model also sees them less saturated.
     seed : int
     version : int
         Cache version of the training code.
@@ -171,9 +186,11 @@ class PretrainSpec:
     n_val: int = 128
     recon_weight: float = 1.0
     stills: tuple[str, ...] = TRAIN_STILLS
+    saturation: tuple[float, float] = (0.0, 1.0)
     seed: int = 0
-    #: Bumped when the model's code changes what a spec trains (2: zero-initialised colour head).
-    version: int = 2
+    #: Bumped when the code changes what a spec trains (2: zero-initialised colour head;
+    #: 3: saturation jitter).
+    version: int = 3
 
     def key(self) -> str:
         d = asdict(self)
@@ -202,7 +219,8 @@ def train_yvit(
     from mlroundup.training import Budget, BudgetSchedule, TrainConfig, train
 
     size = spec.model.image_size
-    crops = training_crops(spec.stills, spec.n_train + spec.n_val, size, spec.seed)
+    crops = training_crops(spec.stills, spec.n_train + spec.n_val, size, spec.seed,
+                           spec.saturation)  # fmt: skip
     method = JointMethod(crops[: spec.n_train], crops[spec.n_train :], spec.batch_size,
                          spec.recon_weight)  # fmt: skip
     torch.manual_seed(spec.seed)
