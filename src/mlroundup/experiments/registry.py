@@ -84,6 +84,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "mlroundup.icae.experiment:EXPERIMENT",
     "mlroundup.embedding_probes.experiment:EXPERIMENT",
     "mlroundup.instruction_mining.experiment:INSTRUCTION_MINING",
+    "mlroundup.ttt.experiment:EXPERIMENT",
 )
 
 SCALES: tuple[str, ...] = ("quick", "paper")
