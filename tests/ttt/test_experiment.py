@@ -39,3 +39,10 @@ def test_experiment_end_to_end_shrunk(tmp_path):
 def test_unknown_stream():
     with pytest.raises(KeyError, match="valid: bikes, montage"):
         make_stream("nope", SMALL)
+
+
+def test_registered_under_the_method_name():
+    """`mlroundup reproduce ttt` selects the experiment by its method name."""
+    from mlroundup.experiments.registry import select
+
+    assert [e.name for e in select(["ttt"])] == ["ttt-video"]
