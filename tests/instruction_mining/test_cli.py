@@ -1,5 +1,5 @@
 """``mlroundup mine score`` and ``mlroundup mine select`` on tiny files, through click's runner
-(SmolLM2-135M-Instruct and MiniLM for real; --no-cache keeps the user's caches out of it)."""
+(SmolLM2-135M-Instruct and MiniLM for real; the caches go to a temporary folder)."""
 
 import json
 
@@ -42,11 +42,11 @@ def smollm2(lm, monkeypatch):
     return lm
 
 
-def test_score_then_select(tmp_path, smollm2):
+def test_score_then_select(tmp_path, smollm2, monkeypatch):
+    monkeypatch.setenv("MLROUNDUP_CACHE", str(tmp_path / "cache"))  # select reads score's cache
     data = _file(tmp_path)
     runner = CliRunner()
-    res = runner.invoke(cli, ["mine", "score", str(data), "--out", str(tmp_path / "s.jsonl"),
-                              "--no-cache"])  # fmt: skip
+    res = runner.invoke(cli, ["mine", "score", str(data), "--out", str(tmp_path / "s.jsonl")])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rows] == list(range(1, 9)) and rows[0]["id"] == "a"
@@ -63,13 +63,16 @@ def test_score_then_select(tmp_path, smollm2):
     )
 
     out = tmp_path / "sub.jsonl"
-    res = runner.invoke(cli, ["mine", "select", str(data), "--top", "3", "--out", str(out),
-                              "--no-cache"])  # fmt: skip
+    res = runner.invoke(cli, ["mine", "select", str(data), "--top", "3", "--out", str(out)])
     assert res.exit_code == 0, res.output
     lines = data.read_text().splitlines()
     # the input's own lines, byte for byte, best first: the three the score command ranked 1-3
     assert out.read_text().splitlines() == [lines[r["line"] - 1] for r in best]
     assert "wrote 3 of 8 records" in res.output
+    assert sorted(p.name for p in (tmp_path / "cache" / "instruction_mining").glob("*.npz")) == [
+        "embeddings-all-MiniLM-L6-v2-len128.npz",
+        "lm-smollm2-135m-instruct-q4_1-in256-out256.npz",
+    ]
 
 
 def test_never_overwrites_and_checks_input_first(tmp_path):

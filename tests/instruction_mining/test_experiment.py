@@ -19,6 +19,7 @@ TINY = dataclasses.replace(
     subset_size=12, groups=3, random_repeats=3, selection_seeds=2, curve_sizes=(8, 24),
     n_layer=1, d_model=32, block_size=64, batch_size=4, pretrain_steps=10, finetune_steps=3,
     eval_sequences=4, score_input_tokens=16, score_output_tokens=24, embed_max_tokens=32,
+    threads=1,
 )  # fmt: skip
 
 
