@@ -98,7 +98,8 @@ SETTINGS = {
     "quick": Settings(),
     "paper": Settings(
         image_size=(96, 128), d_model=64, n_layer=4, pretrain_steps=4000, pretrain_batch=64,
-        pretrain_images=8192, frames=250, stride=1, part_frames=120, steps=2, batch=16, windows=(1, 2, 4, 8, 16, 32, 64, 128, "all"),
+        pretrain_images=8192, frames=250, stride=1, part_frames=120, steps=2, batch=16,
+        windows=(1, 2, 4, 8, 16, 32, 64, 128, "all"),
     ),
 }  # fmt: skip
 
@@ -167,10 +168,6 @@ def _arms(s: Settings, seed: int):
     return arms
 
 
-def _window_label(k) -> str:
-    return "all" if k == "all" else str(k)
-
-
 def run(ctx: RunContext) -> Outcome:
     import time
 
@@ -205,9 +202,9 @@ def run(ctx: RunContext) -> Outcome:
         return float(np.mean([results[n][label].mean for n in results]))
 
     fixed = mean_over_streams("fixed")
-    sweep = {_window_label(k): mean_over_streams(f"online k={k}") for k in s.windows}
+    sweep = {str(k): mean_over_streams(f"online k={k}") for k in s.windows}
     best_k = max(sweep, key=sweep.get)
-    ends = {_window_label(s.windows[0]), _window_label(s.windows[-1])}
+    ends = {str(s.windows[0]), str(s.windows[-1])}
     values: dict[str, float | bool | None] = {
         "online_beats_fixed": mean_over_streams(main) > fixed,
         "online_beats_offline": mean_over_streams(main) > mean_over_streams(off),
@@ -310,7 +307,7 @@ def _window_figure(results, s: Settings, refs):
         ax.plot(xs, [per[f"online k={k}"].mean - f for k in s.windows], "o-", label=name)
         for label, ls in zip(refs, (":", "--"), strict=False):
             ax.axhline(per[label].mean - f, ls=ls, lw=0.8, color=ax.lines[-1].get_color())
-    ax.set_xticks(xs, [_window_label(k) for k in s.windows])
+    ax.set_xticks(xs, [str(k) for k in s.windows])
     ax.set_xlabel("window size k (frames)")
     ax.set_ylabel("mean gain vs fixed (dB)")
     ax.set_title("dotted: offline TTT; dashed: scene-aware window", fontsize=8)
