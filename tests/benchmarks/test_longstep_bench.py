@@ -43,7 +43,7 @@ def test_table_from_planted_timings(monkeypatch):
     assert rows[9]["ratio CVXOPT"] is None and rows[9]["ratio Clarabel"] == 3.0
     assert [s.name for s in ctx.cases[3].systems] == ["ours"]  # ours only
     assert rows[17]["PEPit value"] is None and rows[17]["ours value"] == 0.1
-    assert "n=9: PEPit-CVXOPT not run (stopped at n=5)" in table.note
+    assert "n=9: PEPit-CVXOPT not run (stopped or unavailable at n=5)" in table.note
     assert any("PEPit-CVXOPT timed out" in n for n in ctx.report.notes)
 
 
@@ -55,3 +55,17 @@ def test_ours_setup_returns_the_one_step_worst_case():
     h = math.sqrt(2)
     assert out["value"] == pytest.approx(max(1 / (4 * h + 2), (1 - h) ** 2 / 2), rel=1e-6)
     assert out["rounds"] >= 1 and out["pairs"] >= 1
+
+
+def test_an_unavailable_solver_is_not_started_again(monkeypatch):
+    monkeypatch.setattr(lb, "SETTINGS", {"quick": lb.Settings((3, 5), (), 2, 10.0)})
+
+    def plant(case, system):
+        if system.name == "PEPit-CVXOPT":
+            return {"status": "unavailable", "reason": "SolverError"}
+        return _plant(case, system)
+
+    ctx = PlantedContext(plant)
+    lb.run(ctx)
+    assert [s.name for s in ctx.cases[1].systems] == ["ours", "PEPit-CLARABEL"]
+    assert "n=5: PEPit-CVXOPT not run (stopped or unavailable at n=3)" in ctx.report.tables[0].note

@@ -108,7 +108,8 @@ def pepit_setup(threads: int, n: int, solver: str) -> Workload:
     Raises
     ------
     Unavailable
-        If PEPit (or the solver) is not installed.
+        If PEPit or the solver is not installed, or PEPit's cvxpy solve with ``solver`` fails
+        here already at ``n = 2`` (the reason says which).
     """
     from mlroundup.longstep.schedules import silver
 
@@ -116,6 +117,9 @@ def pepit_setup(threads: int, n: int, solver: str) -> Workload:
         pepit_worst_case(silver(2), solver=solver)
     except ImportError as exc:
         raise Unavailable(f"PEPit not installed ({exc})") from None
+    except Exception as exc:  # cvxpy's SolverError: this solver cannot run PEPit's SDP here
+        raise Unavailable(f"PEPit's cvxpy solve with {solver} fails at n = 2: "
+                          f"{type(exc).__name__}: {exc}") from None  # fmt: skip
     h = silver(n)
     return Workload(step=lambda: {"value": pepit_worst_case(h, solver=solver)})
 
@@ -156,7 +160,8 @@ def run(ctx: BenchContext) -> None:
         if n in s.ns:
             systems += [System(f"PEPit-{sv}", f"{__name__}:pepit_setup", {"n": n, "solver": sv})
                         for sv in PEPIT_SOLVERS if sv not in stopped]  # fmt: skip
-        why += [f"n={n}: PEPit-{sv} not run (stopped at n={stopped[sv]})" for sv in stopped]
+        why += [f"n={n}: PEPit-{sv} not run (stopped or unavailable at n={stopped[sv]})"
+                for sv in stopped]  # fmt: skip
         res = ctx.measure(Case(f"n={n}", systems, threads=ctx.threads, repeats=s.repeats,
                                warmup=0, min_pass_s=0.0, timeout_s=s.timeout_s))  # fmt: skip
         ours = res["ours"]
@@ -166,7 +171,7 @@ def run(ctx: BenchContext) -> None:
         times, ratios, pepit_value = [], [], None
         for sv in PEPIT_SOLVERS:
             r = res.results.get(f"PEPit-{sv}")
-            if r is not None and r.status == "timed out":
+            if r is not None and r.status in ("timed out", "unavailable"):
                 stopped.setdefault(sv, n)
             times.append(_r(r.median) if r else None)
             ratios.append(_ratio_cell(res, f"PEPit-{sv}", s.timeout_s))
