@@ -128,11 +128,9 @@ class SentenceEmbedder:
                 out[idx] = model.encode([texts[i] for i in idx], batch_size=len(idx),
                                         convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
                 done.extend(int(i) for i in idx)
-                if self.cache is not None and (
-                    b % CACHE_EVERY == CACHE_EVERY - 1 or b == len(batches) - 1
-                ):
-                    self.cache.put(
-                        [keys[i] for i in done], out[done]
-                    )  # an interrupted run keeps these
+                last = b == len(batches) - 1
+                if self.cache is not None and (b % CACHE_EVERY == CACHE_EVERY - 1 or last):
+                    # written as it goes: an interrupted run keeps what it embedded
+                    self.cache.put([keys[i] for i in done], out[done])
                     done = []
         return out

@@ -217,9 +217,8 @@ class Indicators(TransformerMixin, BaseEstimator):
         lexical = np.array([mtld(p.response, self.mtld_threshold) for p in pairs])
         own = np.array([self.reference_keys_.get(p.key, -1) for p in pairs], dtype=np.int64)
         emb = np.empty((len(pairs), self.reference_embeddings_.shape[1]))
-        emb[own >= 0] = self.reference_embeddings_[
-            own[own >= 0]
-        ]  # reference pairs: embedded in fit
+        # reference pairs were embedded in fit
+        emb[own >= 0] = self.reference_embeddings_[own[own >= 0]]
         new = np.nonzero(own < 0)[0]
         if len(new):
             emb[new] = self._embedder().encode([embedding_text(pairs[i]) for i in new])

@@ -253,9 +253,8 @@ class SmolLM2Scorer(ResponseScorer):
             hidden = lm.model.model(input_ids=x, attention_mask=mask).last_hidden_state  # (B, T, C)
             sums = []
             for b, (ids, start) in enumerate(batch):
-                h = hidden[
-                    b, start - 1 : len(ids) - 1
-                ]  # (r, C): the positions that predict ids[start:]
+                # (r, C): the positions that predict ids[start:]
+                h = hidden[b, start - 1 : len(ids) - 1]
                 sums.append(_gather_logprobs(torch, lm.model.lm_head(h), ids, start))
         return sums
 
