@@ -39,6 +39,12 @@ def ttt() -> None:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="A YViT checkpoint (mlroundup.ttt.save_yvit); default: the "
               "ttt-video experiment's quick model, trained once into the cache.")  # fmt: skip
+@click.option(
+    "--max-window",
+    default=None,
+    type=click.IntRange(min=1),
+    help="With --window scene: at most this many recent frames since the last cut.",
+)
 @click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0.0))
 @click.option("--steps", default=1, show_default=True, type=click.IntRange(min=0),
               help="TTT steps per frame.")  # fmt: skip
@@ -51,7 +57,8 @@ def ttt() -> None:
 @click.option("--save-frames", default=4, show_default=True, type=click.IntRange(min=0),
               help="Predicted frames written as PNG (evenly spaced).")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, type=int)
-def run_cmd(video: str, window: str, out_dir: Path, model_path: Path | None, lr: float,
+def run_cmd(video: str, window: str, out_dir: Path, model_path: Path | None,
+            max_window: int | None, lr: float,
             steps: int, batch: int, no_implicit: bool, max_frames: int | None, stride: int,
             save_frames: int, seed: int) -> None:  # fmt: skip
     """Adapt online over VIDEO (a file FFmpeg reads, or a shipped clip: bikes, bigbuckbunny,
@@ -61,7 +68,7 @@ def run_cmd(video: str, window: str, out_dir: Path, model_path: Path | None, lr:
     \b
     Examples:
       mlroundup ttt run my_clip.mp4 --window 16 --out runs/my_clip
-      mlroundup ttt run bikes --window scene --max-frames 120 --out runs/bikes
+      mlroundup ttt run bikes --window scene --max-window 16 --out runs/bikes
     """
     import numpy as np
     import torch
@@ -70,6 +77,8 @@ def run_cmd(video: str, window: str, out_dir: Path, model_path: Path | None, lr:
     from mlroundup.ttt.streams import CLIPS, VideoDecodeError, clip_path, read_video
 
     k = _window(window)
+    if max_window is not None and k != "scene":
+        raise click.BadParameter("only with --window scene", param_hint="--max-window")
     if out_dir.exists() and not out_dir.is_dir():
         raise click.ClickException(f"--out {out_dir} exists and is not a folder")
     taken = [n for n in (*OUTPUTS, "frames") if (out_dir / n).exists()]
@@ -86,7 +95,7 @@ def run_cmd(video: str, window: str, out_dir: Path, model_path: Path | None, lr:
         stream = read_video(path, model.cfg.image_size, max_frames, stride)
     except (FileNotFoundError, VideoDecodeError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
-    cfg = TTTConfig(window=k, lr=lr, steps=steps, batch=batch, implicit=not no_implicit,
+    cfg = TTTConfig(window=k, max_window=max_window, lr=lr, steps=steps, batch=batch, implicit=not no_implicit,
                     seed=seed)  # fmt: skip
     n = len(stream)
     keep = (
