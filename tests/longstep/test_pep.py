@@ -294,10 +294,11 @@ def test_predicted_start_equals_full_set(steps):
     _check_full_certificate(cg, steps)
 
 
-@pytest.mark.parametrize("n", [33, 48])
+@pytest.mark.parametrize("n", [33, 48, 63])
 def test_predicted_start_constant_step_closed_form(n):
-    """Oracle: Drori & Teboulle (2014), Thm 3.1, h = 1: L R^2 / (4n + 2), on sizes that go
-    through the predicted start (odd and even n, two levels of halving)."""
+    """Oracle: Drori & Teboulle (2014), Thm 3.1, h = 1: L R^2 / (4n + 2), on sizes (n >= 16)
+    where the starting pairs are probed first (odd and even n); short steps need no predicted
+    pairs, and the solve must stay accurate (status optimal)."""
     res = worst_case(np.ones(n), L=2.0, R=0.5)
     assert res.status == "optimal"
     assert res.value == pytest.approx(2.0 * 0.25 / (4 * n + 2), rel=1e-6)

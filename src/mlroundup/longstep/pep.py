@@ -91,8 +91,9 @@ class PEPResult:
         Number of interpolation pairs in the last (restricted) SDP; ``(n+2)(n+1)`` for
         ``method="full"``.
     rounds : int
-        Number of SDPs solved (constraint-generation rounds, those of the half-schedule solves
-        of the predicted start included; 1 for ``method="full"``).
+        Number of SDPs solved (constraint-generation rounds; the probe of the starting pairs
+        and the half-schedule solves of the predicted start included; 1 for
+        ``method="full"``).
     method : str
         ``"cg"`` (constraint generation) or ``"full"``.
     cpu_time_s : float
@@ -938,8 +939,10 @@ def worst_case(
     multipliers are an optimal certificate of the full problem. Otherwise the violated pairs
     are added and the problem is re-solved. Starting set: pairs with ``x*`` both ways,
     consecutive iterates both ways, and every iterate with ``x_n`` both ways
-    (:func:`_initial_pairs`); for ``n >= 16`` also the pairs that the two halves of the
-    schedule need, found by solving the halves first, recursively (:func:`_predicted_pairs`).
+    (:func:`_initial_pairs`); for ``n >= 16``, unless one loose solve on these pairs already
+    violates nothing by more than ``1e-3`` (short steps), also the pairs that the two halves
+    of the schedule need, found by solving the halves first, recursively
+    (:func:`_predicted_pairs`).
     Each round adds, for each point, its two most violated pairs as first and as second index
     (:func:`_select`). Intermediate rounds (CVXOPT) are solved loosely (gap and residuals
     ``1e-3``): they only point at pairs; once a loose round violates nothing by more than
@@ -999,15 +1002,16 @@ def worst_case(
         return _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0)
 
 
-def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False):
+def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False, accurate=False):
     """Constraint generation from the pair set ``active`` (boolean ``(N, N)``, updated in place).
 
     Intermediate rounds (CVXOPT) are solved loosely: they only have to point at the pairs that
     matter. Once a loose round violates no pair by more than ``_SWITCH_TOL`` (relative), the
     same set is solved accurately (``loose_only=True``: returned as it is, for a warm start);
     from then on every round is accurate, and only an accurate round that violates no pair by
-    more than ``tol_f`` ends the loop. Returns ``(sol, ii, jj, statuses, used, rounds,
-    max_viol)`` with ``sol = (tau, lam, G, F)`` of the last round.
+    more than ``tol_f`` ends the loop. ``accurate=True``: every round is accurate from the
+    start. Returns ``(sol, ii, jj, statuses, used, rounds, max_viol)`` with
+    ``sol = (tau, lam, G, F)`` of the last round.
     """
     n = h.size
     ii, jj = np.nonzero(active)
@@ -1015,7 +1019,7 @@ def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False):
     used_solvers: set[str] = set()
     value_guess = None
     rounds = 0
-    accurate = solver != "CVXOPT"
+    accurate = accurate or solver != "CVXOPT"
     while True:
         rounds += 1
         tau1, lam, G1, F1, status, its, used = _solve_subset(
@@ -1058,6 +1062,38 @@ def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False):
         active |= add
         ii, jj = np.nonzero(active)
     return (tau1, lam, G1, F1), ii, jj, statuses, used_solvers, rounds, max_viol
+
+
+def _start_pairs(h, solver, verbose, max_rounds) -> tuple[np.ndarray, bool | None]:
+    """Starting pair set of the main loop: :func:`_initial_pairs` unless it is far off.
+
+    Below ``_WARM_MIN_N`` (or for solvers other than CVXOPT) returns ``(initial, False)``. Else
+    the initial pairs are solved once loosely (``O(n)`` pairs, cheap); if that violates no pair
+    by more than ``_SWITCH_TOL`` (relative; constant and other short steps, whose certificate
+    lives on the initial pairs) returns ``(initial, True)``: the main loop goes straight to
+    accurate rounds. Otherwise returns ``(initial, None)``: the caller predicts the pairs from
+    the schedule's halves (:func:`_predicted_pairs`), which for short steps only adds pairs
+    that slow down and degrade the solve.
+    """
+    n = h.size
+    N = n + 2
+    ii, jj = _initial_pairs(n)
+    active = np.zeros((N, N), dtype=bool)
+    active[ii, jj] = True
+    if n < _WARM_MIN_N or solver != "CVXOPT":
+        return active, False
+    tau1, _, G1, F1, _, its, _ = _solve_subset(
+        h, ii, jj, solver, verbose, _IPM_TOL, None, loose=True
+    )
+    V = _violation_matrix(h, G1, F1)
+    scale = max(abs(float(F1[-1])), abs(tau1), 1e-300)
+    max_viol = float(np.max(V)) / scale
+    if verbose:
+        print(
+            f"[pep] n={n} probe of the initial pairs (loose): {ii.size} pairs, {its} "
+            f"iterations, max relative violation {max_viol:.2e}"
+        )
+    return active, (True if max_viol <= _SWITCH_TOL else None)
 
 
 def _predicted_pairs(h, solver, verbose, max_rounds, cache) -> tuple[np.ndarray, int]:
@@ -1113,9 +1149,13 @@ def _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0
         max_viol = float(np.max(V)) / scale
         statuses, used_solvers, rounds = [status], {used}, 1
     else:
-        active, warm_sdps = _predicted_pairs(h, solver, verbose, max_rounds, {})
+        active, start_accurate = _start_pairs(h, solver, verbose, max_rounds)
+        warm_sdps = int(n >= _WARM_MIN_N and solver == "CVXOPT")  # the probe
+        if start_accurate is None:
+            active, count = _predicted_pairs(h, solver, verbose, max_rounds, {})
+            warm_sdps += count
         sol, ii, jj, statuses, used_solvers, rounds, max_viol = _generate(
-            h, active, solver, verbose, tol_f, max_rounds
+            h, active, solver, verbose, tol_f, max_rounds, accurate=bool(start_accurate)
         )
         tau1, lam, G1, F1 = sol
     rounds += warm_sdps
