@@ -48,7 +48,9 @@ class Settings:
     ``"gpt"`` (the base GPT) or ``"smollm2"`` computes perplexity and the reward proxy. The base
     GPT (``n_layer``, ``d_model``, ``block_size``: also the sequence length) is pretrained for
     ``pretrain_steps`` and each fine-tune runs ``finetune_steps`` steps of ``batch_size``
-    sequences; eval losses average ``eval_sequences`` fixed windows of the eval set.
+    sequences; eval losses average ``eval_sequences`` fixed windows of the eval set. ``threads``:
+    torch threads (1 at quick scale: the models are so small that a second thread gains little,
+    and on a busy 2-core machine its spin-waiting cost several times the work).
     """
 
     sharegpt_pool: int = 300
@@ -72,7 +74,7 @@ class Settings:
     score_input_tokens: int = 40
     score_output_tokens: int = 64
     embed_max_tokens: int = 64
-    threads: int = 2
+    threads: int = 1
     n_layer: int = 2
     d_model: int = 64
     block_size: int = 128
@@ -87,7 +89,7 @@ SETTINGS = {
     "quick": Settings(),
     "paper": Settings(
         sharegpt_pool=4000, eval_pairs=200, pretrain_pairs=3000, subsets=120, subset_size=200,
-        random_repeats=16, selection_seeds=5, curve_sizes=(50, 200, 800, 2000, 4164),
+        random_repeats=16, selection_seeds=5, curve_sizes=(50, 200, 800, 2000, 4164), threads=2,
         scorer="smollm2", score_input_tokens=256, score_output_tokens=256, embed_max_tokens=256,
         n_layer=4, d_model=128, block_size=256, pretrain_steps=2000, finetune_steps=60,
         eval_sequences=128,
@@ -416,6 +418,10 @@ def _outcome(values, s, cfg, ctx, data, base_info, rule, preset, names, X, losse
         "different scale when its rule is applied here.",
         "UniEval indicators (naturalness, coherence, understandability) are left out: no UniEval "
         "model ships offline. BlendSearch is replaced by a grid over subset sizes.",
+        f"Each fine-tune is short ({cfg.finetune_steps} steps): it moves the base model's eval loss "
+        "by hundredths of a nat per character, so differences between selections are of the same "
+        "order as the spread between random subsets; the confidence intervals say which are "
+        "distinguishable at this scale.",
         "Fine-tuning trains on every token of the formatted example (instruction and response) "
         "and the eval loss averages every token of the held-out pairs (nats per character); the "
         "paper's loss is its model's inference loss on its evaluation set's responses.",
