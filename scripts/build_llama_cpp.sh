@@ -3,13 +3,13 @@
 # Never part of the test suite or the default setup. The wheel is cached under
 # ${MLROUNDUP_CACHE:-~/.cache/mlroundup}/wheels/<cpu-flags-hash>/ and reinstalled from there.
 # llama.cpp's native build uses every ISA the build machine has (AMX included, which crashed on
-# Intel machines); we pass explicit GGML_* flags derived from mlroundup.kernels.cpu instead.
+# Intel machines); we pass explicit GGML_* flags derived from mlroundup.utils.cpu instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
 version="${LLAMA_CPP_PYTHON_VERSION:-0.3.16}"
 args=$("$py" - <<'PY'
-from mlroundup.kernels.cpu import cpu_features
+from mlroundup.utils.cpu import cpu_features
 f = cpu_features()
 on = lambda *names: "ON" if all(n in f for n in names) else "OFF"
 flags = {
