@@ -46,7 +46,10 @@ def test_score_then_select(tmp_path, smollm2, monkeypatch):
     monkeypatch.setenv("MLROUNDUP_CACHE", str(tmp_path / "cache"))  # select reads score's cache
     data = _file(tmp_path)
     runner = CliRunner()
-    res = runner.invoke(cli, ["mine", "score", str(data), "--out", str(tmp_path / "s.jsonl")])
+    short = ["--max-input-tokens", "16", "--max-output-tokens", "16"]  # less to compute
+    res = runner.invoke(
+        cli, ["mine", "score", str(data), "--out", str(tmp_path / "s.jsonl"), *short]
+    )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rows] == list(range(1, 9)) and rows[0]["id"] == "a"
@@ -63,7 +66,7 @@ def test_score_then_select(tmp_path, smollm2, monkeypatch):
     )
 
     out = tmp_path / "sub.jsonl"
-    res = runner.invoke(cli, ["mine", "select", str(data), "--top", "3", "--out", str(out)])
+    res = runner.invoke(cli, ["mine", "select", str(data), "--top", "3", "--out", str(out), *short])
     assert res.exit_code == 0, res.output
     lines = data.read_text().splitlines()
     # the input's own lines, byte for byte, best first: the three the score command ranked 1-3
@@ -71,7 +74,7 @@ def test_score_then_select(tmp_path, smollm2, monkeypatch):
     assert "wrote 3 of 8 records" in res.output
     assert sorted(p.name for p in (tmp_path / "cache" / "instruction_mining").glob("*.npz")) == [
         "embeddings-all-MiniLM-L6-v2-len128.npz",
-        "lm-smollm2-135m-instruct-q4_1-in256-out256.npz",
+        "lm-smollm2-135m-instruct-q4_1-in16-out16.npz",
     ]
 
 
