@@ -27,7 +27,6 @@ Usage::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,34 +98,12 @@ def gemv_setup(
     the time reported is per product (``units`` = copies). ``info``: ``kernel``,
     ``weight_bytes`` (bytes of one packed matrix), ``copies``.
     """
-    from dataclasses import replace
+    from mlroundup.qigen.measure import gemv_rotation
 
-    import numpy as np
-
-    from mlroundup.kernels.bandwidth import last_level_cache_bytes
-    from mlroundup.qigen.kernels import compile_kernel, tune
-    from mlroundup.qigen.layout import pack
-    from mlroundup.qigen.measure import random_quantized
-
-    spec, _ = tune(kind, n, k, 4, 128, threads=threads, repeats=3)
-    kern = compile_kernel(spec)
-    pw = pack(random_quantized(n, k, 4, 128), spec.nr)
-    copies = 1
-    if dram:
-        copies = max(2, math.ceil(4 * (llc_bytes or last_level_cache_bytes()) / pw.nbytes))
-    mats = [pw] + [
-        replace(pw, words=pw.words.copy(), scales=pw.scales.copy(), mins=pw.mins.copy())
-        for _ in range(copies - 1)
-    ]
-    x = np.random.default_rng(1).standard_normal(k).astype(np.float32)
-    out = np.empty((1, n), np.float32)
-
-    def step() -> None:
-        for m in mats:
-            kern(m, x, out, threads)
-
-    return Workload(step=step, units=copies,
-                    info={"kernel": spec.name, "weight_bytes": int(pw.nbytes), "copies": copies})  # fmt: skip
+    rot = gemv_rotation(n, k, 4, 128, threads=threads, dram=dram, llc_bytes=llc_bytes, kind=kind)
+    return Workload(step=rot.step, units=rot.copies,
+                    info={"kernel": rot.kernel, "weight_bytes": rot.weight_bytes,
+                          "copies": rot.copies})  # fmt: skip
 
 
 def ours_product_setup(threads: int, n: int, k: int, m: int) -> Workload:

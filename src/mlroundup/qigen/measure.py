@@ -11,6 +11,7 @@ are compared with, is :func:`mlroundup.kernels.bandwidth.read_bandwidth` (re-exp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,15 @@ import numpy as np
 from mlroundup.kernels.autotune import median_time
 from mlroundup.kernels.bandwidth import last_level_cache_bytes, read_bandwidth
 
-__all__ = ["SHAPES", "GemvTiming", "gemv_throughput", "last_level_cache_bytes", "read_bandwidth"]
+__all__ = [
+    "SHAPES",
+    "GemvRotation",
+    "GemvTiming",
+    "gemv_rotation",
+    "gemv_throughput",
+    "last_level_cache_bytes",
+    "read_bandwidth",
+]
 
 #: (name, N output rows, K input channels): SmolLM2-135M and LLaMA-7B linear layers.
 SHAPES: dict[str, tuple[int, int]] = {
@@ -30,6 +39,7 @@ SHAPES: dict[str, tuple[int, int]] = {
     "llama7b gate/up 11008x4096": (11008, 4096),
     "llama7b down 4096x11008": (4096, 11008),
 }
+
 
 @dataclass(frozen=True)
 class GemvTiming:
@@ -64,6 +74,58 @@ def random_quantized(
     )
 
 
+@dataclass(frozen=True)
+class GemvRotation:
+    """An autotuned GEMV over a rotation of packed copies of one random weight (see
+    :func:`gemv_rotation`). ``step()`` runs the product once per copy; ``copies`` products."""
+
+    step: Callable[[], None]
+    copies: int
+    weight_bytes: int
+    kernel: str
+
+
+def gemv_rotation(
+    n: int,
+    k: int,
+    bits: int = 4,
+    group_size: int = 128,
+    *,
+    threads: int,
+    dram: bool,
+    llc_bytes: int | None = None,
+    tune_repeats: int = 3,
+    kind: str = "gemv",
+) -> GemvRotation:
+    """The autotuned ``kind`` ("gemv", or "gemv_i8" for the integer one) on an ``n x k`` random
+    ``bits``-bit weight, ready to time. With ``dram``, over enough packed copies that their total
+    exceeds four last-level caches (``llc_bytes``; default: this machine's), so every product
+    reads its weight from DRAM; else one copy (cache-resident after the first call)."""
+    from dataclasses import replace
+
+    from mlroundup.qigen.kernels import compile_kernel, tune
+    from mlroundup.qigen.layout import pack
+
+    spec, _ = tune(kind, n, k, bits, group_size, threads=threads, repeats=tune_repeats)
+    kern = compile_kernel(spec)
+    pw = pack(random_quantized(n, k, bits, group_size), spec.nr)
+    copies = 1
+    if dram:
+        copies = max(2, math.ceil(4 * (llc_bytes or last_level_cache_bytes()) / pw.nbytes))
+    mats = [pw] + [
+        replace(pw, words=pw.words.copy(), scales=pw.scales.copy(), mins=pw.mins.copy())
+        for _ in range(copies - 1)
+    ]
+    x = np.random.default_rng(1).standard_normal(k).astype(np.float32)
+    out = np.empty((1, n), np.float32)
+
+    def step() -> None:
+        for m in mats:
+            kern(m, x, out, threads)
+
+    return GemvRotation(step, copies, int(pw.nbytes), spec.name)
+
+
 def gemv_throughput(
     n: int,
     k: int,
@@ -78,28 +140,8 @@ def gemv_throughput(
     kind: str = "gemv",
 ) -> GemvTiming:
     """Time the autotuned GEMV kernel (``kind`` "gemv", or "gemv_i8" for the integer one) on an
-    ``n x k`` weight (see module docstring)."""
-    from mlroundup.qigen.kernels import compile_kernel, tune
-    from mlroundup.qigen.layout import pack
-
-    spec, _ = tune(kind, n, k, bits, group_size, threads=threads, repeats=tune_repeats)
-    kern = compile_kernel(spec)
-    pw = pack(random_quantized(n, k, bits, group_size), spec.nr)
-    copies = 1
-    if dram:
-        copies = max(2, math.ceil(4 * (llc_bytes or last_level_cache_bytes()) / pw.nbytes))
-    from dataclasses import replace
-
-    mats = [pw] + [
-        replace(pw, words=pw.words.copy(), scales=pw.scales.copy(), mins=pw.mins.copy())
-        for _ in range(copies - 1)
-    ]
-    x = np.random.default_rng(1).standard_normal(k).astype(np.float32)
-    out = np.empty((1, n), np.float32)
-
-    def run_all():
-        for m in mats:
-            kern(m, x, out, threads)
-
-    t = median_time(run_all, warmup=1, repeats=repeats) / copies
-    return GemvTiming(t, pw.nbytes, spec.name)
+    ``n x k`` weight (see module docstring; the operands of :func:`gemv_rotation`)."""
+    rot = gemv_rotation(n, k, bits, group_size, threads=threads, dram=dram, llc_bytes=llc_bytes,
+                        tune_repeats=tune_repeats, kind=kind)  # fmt: skip
+    t = median_time(rot.step, warmup=1, repeats=repeats) / rot.copies
+    return GemvTiming(t, rot.weight_bytes, rot.kernel)
