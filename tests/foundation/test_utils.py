@@ -97,3 +97,32 @@ def test_blas_loaded_after_the_first_limit_is_limited_too():
                          text=True, check=True).stdout  # fmt: skip
     pools = json.loads(out)
     assert pools and set(pools) == {1}
+
+
+def test_lazy_exports_import_on_first_use_relative_and_absolute():
+    """Oracle: the objects the standard library's own modules define."""
+    import json.decoder
+    import sys
+
+    from mlroundup.utils.lazy import lazy_exports
+
+    sys.modules.pop("json.tool", None)
+    getattr_, names = lazy_exports("json", {"tool": ("main",), "json.decoder": ("JSONDecoder",)})
+    assert names == ["JSONDecoder", "main"]
+    assert "json.tool" not in sys.modules  # nothing imported until asked
+    assert getattr_("JSONDecoder") is json.decoder.JSONDecoder
+    assert getattr_("main") is sys.modules["json.tool"].main
+    with pytest.raises(AttributeError, match="module 'json' has no attribute 'nope'"):
+        getattr_("nope")
+    with pytest.raises(ValueError, match="'main' is listed under json.tool and json.decoder"):
+        lazy_exports("json", {"tool": ("main",), "json.decoder": ("main",)})
+
+
+def test_every_lazy_package_name_resolves():
+    import importlib
+
+    for pkg in ("budgeted_training", "embedding_probes", "icae", "instruction_mining",
+                "training", "ttt"):  # fmt: skip
+        module = importlib.import_module(f"mlroundup.{pkg}")
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (pkg, name)

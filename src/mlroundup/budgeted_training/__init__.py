@@ -27,6 +27,8 @@ still resolve, to the same objects as in :mod:`mlroundup.training`.
 """
 
 # Imported lazily (PEP 562) so that registering the experiment does not import torch.
+from mlroundup.utils.lazy import lazy_exports
+
 _EXPORTS = {
     # The shared harness, re-exported from mlroundup.training (where they now live).
     "mlroundup.training": (
@@ -40,13 +42,4 @@ _EXPORTS = {
         "SophiaMethod", "get_method",
     ),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

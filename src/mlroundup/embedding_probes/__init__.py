@@ -41,6 +41,8 @@ Public names (imported lazily so ``mlroundup list`` does not import torch or sci
 =================== ==========================================================================
 """
 
+from mlroundup.utils.lazy import lazy_exports
+
 _EXPORTS = {
     "transforms": (
         "FAMILIES", "IDENTITY", "SIMCLR_AUGMENTATIONS", "TRANSFORMATIONS", "Transformation",
@@ -59,13 +61,4 @@ _EXPORTS = {
         "ProbeSet", "Readouts", "build_probe_set", "readouts_from_embeddings", "run_readouts",
     ),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

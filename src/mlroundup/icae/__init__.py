@@ -26,6 +26,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlroundup.utils.lazy import lazy_exports
+
 if TYPE_CHECKING:  # pragma: no cover
     from mlroundup.icae.model import ICAE
 
@@ -44,8 +46,8 @@ _EXPORTS = {
     "evaluate": ("reconstruct", "continuation_losses"),
     "cost": ("CostPoint", "measure_point", "measure_costs"),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted([*_WHERE, "load_icae"])
+__getattr__, _LAZY = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted([*_LAZY, "load_icae"])
 
 
 def load_icae(path: Path | str, cache_dir: Path | str | None = None, **kw: Any) -> ICAE:
@@ -66,11 +68,3 @@ def load_icae(path: Path | str, cache_dir: Path | str | None = None, **kw: Any) 
         raise ValueError(f"{path} does not say which base model it needs; use ICAE.load(path, lm)")
     base = load_source(source, cache_dir, **kw)
     return ICAE.load(path, base.model, base.tokenizer, base.name)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

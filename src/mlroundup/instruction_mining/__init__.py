@@ -19,6 +19,8 @@ Modules: :mod:`.records` (pairs, JSONL checking), :mod:`.pools` (ShareGPT, Human
 """
 
 # Imported lazily (PEP 562): registering the experiment must not import torch or statsmodels.
+from mlroundup.utils.lazy import lazy_exports
+
 _EXPORTS = {
     "records": ("Pair", "RecordError", "as_pairs", "read_pairs"),
     "pools": ("humaneval", "sharegpt"),
@@ -30,13 +32,4 @@ _EXPORTS = {
     "rule": ("PAPER_RULE", "QualityRule"),
     "selection": ("mixture_subsets", "random_subset", "select_top_k"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -72,6 +72,8 @@ Token windows (``batch_starts``, ``windows``) are in :mod:`mlroundup.data.window
 """
 
 # Imported lazily (PEP 562) so that registering an experiment does not import torch.
+from mlroundup.utils.lazy import lazy_exports
+
 _EXPORTS = {
     "budget": ("Budget", "Charge", "RSTTable", "calibrate"),
     "checkpoint": ("load_checkpoint", "save_checkpoint"),
@@ -84,13 +86,4 @@ _EXPORTS = {
         "TrainResult", "evaluate", "train",
     ),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -25,6 +25,8 @@ the scene-cut detector), :mod:`.experiment`, :mod:`.cli`.
 
 from __future__ import annotations
 
+from mlroundup.utils.lazy import lazy_exports
+
 # Imported lazily (PEP 562) so that registering the experiment does not import torch.
 _EXPORTS = {
     "streams": (
@@ -41,13 +43,4 @@ _EXPORTS = {
         "check_model", "run_fixed", "run_online", "run_offline", "run_arm", "psnr",
     ),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
