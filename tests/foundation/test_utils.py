@@ -126,3 +126,23 @@ def test_every_lazy_package_name_resolves():
         module = importlib.import_module(f"mlroundup.{pkg}")
         for name in module.__all__:
             assert getattr(module, name) is not None, (pkg, name)
+
+
+def test_atomic_writes_get_the_mode_open_would_give_or_keep_the_replaced_files(tmp_path):
+    """Oracle: the mode a plain open() gives a new file under the same umask; chmod's own."""
+    import os
+    import stat
+
+    from mlroundup.utils.files import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        (tmp_path / "plain").write_text("x")
+        atomic_write_text(tmp_path / "ours", "x")
+        mode = stat.S_IMODE((tmp_path / "ours").stat().st_mode)
+        assert mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o640
+        (tmp_path / "ours").chmod(0o604)
+        atomic_write_text(tmp_path / "ours", "y")
+        assert stat.S_IMODE((tmp_path / "ours").stat().st_mode) == 0o604
+    finally:
+        os.umask(old)

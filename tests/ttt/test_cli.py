@@ -64,6 +64,9 @@ def test_run_errors(tmp_path, model_file):
     assert res.exit_code == 2 and "positive number of frames" in res.output
     res = runner.invoke(cli, [*base, "bikes", "--window", "8", "--max-window", "4"])
     assert res.exit_code == 2 and "only with --window scene" in res.output
+    for lr in ("inf", "nan"):
+        res = runner.invoke(cli, [*base, "bikes", "--lr", lr])
+        assert res.exit_code == 2 and "--lr" in res.output and "not a finite number" in res.output
     foreign = tmp_path / "foreign.pt"
     torch.save({"kind": "other"}, foreign)
     res = runner.invoke(cli, ["ttt", "run", "bikes", "--out", str(tmp_path / "o"),

@@ -222,7 +222,9 @@ def test_scene_window_restarts_at_detected_cuts(tiny_model):
 def test_config_errors():
     for kw, what in (({"window": 0}, "window"), ({"window": "last"}, "window"),
                      ({"window": True}, "window"), ({"steps": -1}, "steps"),
-                     ({"lr": float("nan")}, "lr"), ({"batch": 0}, "batch")):  # fmt: skip
+                     ({"lr": float("nan")}, "lr"), ({"batch": 0}, "batch"),
+                     ({"lr": float("inf")}, "lr=inf"), ({"weight_decay": float("nan")}, "weight_decay"),
+                     ({"steps": 2.5}, "steps=2.5"), ({"batch": 2.5}, "batch=2.5")):  # fmt: skip
         with pytest.raises(ValueError, match=what):
             TTTConfig(**kw)
     with pytest.raises(ValueError, match="unknown arm"):

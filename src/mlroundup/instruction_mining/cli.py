@@ -41,7 +41,7 @@ def write_new_file(path: Path, data: bytes) -> None:
     FileExistsError
         If ``path`` exists.
     """
-    from mlroundup.utils.files import fsync_dir, temp_path
+    from mlroundup.utils.files import file_mode, fsync_dir, temp_path
 
     tmp = temp_path(path)
     try:
@@ -49,6 +49,7 @@ def write_new_file(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode(path))
         try:
             os.link(tmp, path)  # atomic, and refuses an existing path
         except (AttributeError, NotImplementedError, PermissionError):  # pragma: no cover

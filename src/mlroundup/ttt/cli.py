@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from mlroundup.cli_types import FiniteFloatRange
+
 #: Files ``ttt run`` writes into ``--out`` (besides ``frames/frame_<t>.png``).
 OUTPUTS = ("metrics.csv", "summary.json")
 
@@ -45,7 +47,7 @@ def ttt() -> None:
     type=click.IntRange(min=1),
     help="With --window scene: at most this many recent frames since the last cut.",
 )
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0.0))
+@click.option("--lr", default=1e-3, show_default=True, type=FiniteFloatRange(min=0.0))
 @click.option("--steps", default=1, show_default=True, type=click.IntRange(min=0),
               help="TTT steps per frame.")  # fmt: skip
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(min=1),

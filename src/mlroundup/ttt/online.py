@@ -27,6 +27,7 @@ window), and ``offline`` (TTT on the whole video, every frame including the futu
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -255,14 +256,14 @@ class TTTConfig:
             raise ValueError(
                 f"invalid max_window={self.max_window}: a positive int, only with window='scene'"
             )
-        if self.steps < 0:
-            raise ValueError(f"invalid steps={self.steps}: must be >= 0")
-        if not self.lr >= 0:
-            raise ValueError(f"invalid lr={self.lr}: must be >= 0")
-        if self.weight_decay < 0:
-            raise ValueError(f"invalid weight_decay={self.weight_decay}: must be >= 0")
-        if self.batch < 1:
-            raise ValueError(f"invalid batch={self.batch}: must be >= 1")
+        for name in ("steps", "batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "steps" else 1):
+                raise ValueError(f"invalid {name}={v!r}: an int >= {0 if name == 'steps' else 1}")
+        for name in ("lr", "weight_decay"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"invalid {name}={v!r}: must be a finite number >= 0")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"invalid grad_clip={self.grad_clip}: must be > 0 or None")
 

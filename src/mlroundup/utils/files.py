@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,28 @@ def temp_path(final: Path | str, suffix: str = "") -> Path:
     return Path(name)
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (/proc/self/status);
+    elsewhere set and restored at once."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def file_mode(final: Path | str) -> int:
+    """The permission bits a file written to ``final`` should get: those of the file it
+    replaces, else what ``open`` would give a new file (0o666 less the umask). A temporary file
+    from :func:`temp_path` is created 0o600; give it this mode before renaming it into place."""
+    try:
+        return stat.S_IMODE(os.stat(final).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 def fsync_dir(folder: Path | str) -> None:
     """Make renames into ``folder`` durable (a no-op where folders cannot be opened)."""
     with contextlib.suppress(OSError):
@@ -78,6 +101,7 @@ def atomic_writer(final: Path | str) -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode(final))
         os.replace(tmp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
