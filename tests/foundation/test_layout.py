@@ -9,5 +9,7 @@ TESTS = Path(__file__).resolve().parents[1]
 
 def test_every_test_folder_is_a_package():
     folders = {p.parent for p in TESTS.rglob("test_*.py")}
-    missing = sorted(str(f.relative_to(TESTS)) for f in folders if not (f / "__init__.py").is_file())
+    missing = sorted(
+        str(f.relative_to(TESTS)) for f in folders if not (f / "__init__.py").is_file()
+    )
     assert not missing, f"add __init__.py to: {', '.join(missing)}"
