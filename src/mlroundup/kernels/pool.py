@@ -271,6 +271,7 @@ def _library() -> ctypes.CDLL:
     return lib
 
 
+@functools.cache
 def parallel_for_address() -> int:
     """Address of the C entry point ``mlr_parallel_for`` (type ``mlr_parallel_for_fn`` in
     :data:`C_DECLARATIONS`), to pass to a compiled kernel.
