@@ -49,8 +49,9 @@ class Settings:
     ----------
     base : {"tiny", "smollm2"}
         The base LM (:mod:`mlroundup.icae.base`).
-    base_steps : int
-        Pretraining steps of the tiny base (cached; ignored for SmolLM2).
+    base_steps, base_lr : int, float
+        Pretraining steps and peak learning rate of the tiny base (cached under a key of both;
+        ignored for SmolLM2).
     slots : int
         ``k``, memory slots per span.
     ratios : tuple of int
@@ -69,12 +70,13 @@ class Settings:
         Cost sweep: context lengths, compression ratio, prompt and generated tokens, timing
         repeats (median).
     threads : int or None
-        torch threads for the run (None: leave as set).
+        torch threads for the run, at most the CPUs available (None: leave as set).
     device : str
     """
 
     base: str
     base_steps: int
+    base_lr: float
     slots: int
     ratios: tuple[int, ...]
     train_steps: int
@@ -97,15 +99,15 @@ class Settings:
 
 SETTINGS = {
     "quick": Settings(
-        base="tiny", base_steps=400, slots=8, ratios=(2, 4, 8, 16), train_steps=250,
-        batch_size=16, lr=3e-3, lora_r=16, continuation_tokens=32, lm_weight=0.5,
+        base="tiny", base_steps=300, base_lr=3e-3, slots=8, ratios=(2, 4, 8, 16),
+        train_steps=250, batch_size=16, lr=3e-3, lora_r=16, continuation_tokens=32, lm_weight=0.5,
         leave_tokens=4, eval_contexts=32, break_accuracy=0.5,
         cost_lengths=(64, 128, 256, 512, 1024), cost_ratio=4, cost_prompt_tokens=16,
-        cost_new_tokens=16, cost_repeats=3, threads=1,
+        cost_new_tokens=16, cost_repeats=3, threads=2,
     ),
     "paper": Settings(
-        base="smollm2", base_steps=0, slots=128, ratios=(2, 4, 8, 16), train_steps=2000,
-        batch_size=8, lr=1e-4, lora_r=64, continuation_tokens=256, lm_weight=0.5,
+        base="smollm2", base_steps=0, base_lr=0.0, slots=128, ratios=(2, 4, 8, 16),
+        train_steps=2000, batch_size=8, lr=1e-4, lora_r=64, continuation_tokens=256, lm_weight=0.5,
         leave_tokens=8, eval_contexts=64, break_accuracy=0.5,
         cost_lengths=(512, 1024, 2048, 4096), cost_ratio=4, cost_prompt_tokens=32,
         cost_new_tokens=64, cost_repeats=5, threads=None, device="cuda",
@@ -163,7 +165,7 @@ def run(ctx: RunContext) -> Outcome:
     from mlroundup.icae.model import ICAE, ICAEConfig
     from mlroundup.icae.objectives import Mix
     from mlroundup.icae.train import PretrainMethod, train_icae
-    from mlroundup.utils.threads import torch_threads
+    from mlroundup.utils.threads import available_cpus, torch_threads
 
     s: Settings = ctx.settings
     device = s.device if (s.device == "cpu" or torch.cuda.is_available()) else "cpu"
@@ -171,11 +173,12 @@ def run(ctx: RunContext) -> Outcome:
     if device != s.device:
         notes.append(f"settings ask for device {s.device!r}; none here, so this ran on the CPU")
     t_start = time.perf_counter()
-    with torch_threads(s.threads):
+    threads = None if s.threads is None else min(s.threads, available_cpus())
+    with torch_threads(threads):
         # ---------------------------------------------------------------- base model
         if s.base == "tiny":
-            source = {"kind": "tiny", "spec": asdict(TinyLlamaSpec(steps=s.base_steps,
-                                                                    seq_len=160, lr=6e-3))}  # fmt: skip
+            spec = TinyLlamaSpec(steps=s.base_steps, seq_len=160, lr=s.base_lr)
+            source = {"kind": "tiny", "spec": asdict(spec)}
         else:
             source = {"kind": s.base}
         base = load_source(source, ctx.cache_dir, log=ctx.log)
