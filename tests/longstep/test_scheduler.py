@@ -11,9 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from mlroundup.longstep.scheduler import LongStepLR  # noqa: E402
 from mlroundup.longstep.schedules import schedule  # noqa: E402
 from mlroundup.longstep.solvers import gradient_descent  # noqa: E402
-from mlroundup.longstep.scheduler import LongStepLR  # noqa: E402
 
 
 def _problem(seed=0, d=6):
