@@ -1037,9 +1037,11 @@ def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False, a
     accurate = accurate or solver != "CVXOPT"
     while True:
         rounds += 1
+        t_sdp = time.perf_counter()
         tau1, lam, G1, F1, status, its, used = _solve_subset(
             h, ii, jj, solver, verbose, _IPM_TOL, value_guess, loose=not accurate
         )
+        t_sdp = time.perf_counter() - t_sdp
         value_guess = tau1 if tau1 > 0 else None
         V = _violation_matrix(h, G1, F1)
         scale = max(abs(float(F1[-1])), abs(tau1), 1e-300)
@@ -1048,8 +1050,8 @@ def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False, a
         if verbose:
             print(
                 f"[pep] n={n} round {rounds} ({'accurate' if accurate else 'loose'}): "
-                f"{ii.size} pairs, {its} iterations, tau={tau1:.12g}, f_n={F1[-1]:.12g}, "
-                f"max relative violation {max_viol:.2e}"
+                f"{ii.size} pairs, {its} iterations, {t_sdp:.2f} s ({used}), tau={tau1:.12g}, "
+                f"f_n={F1[-1]:.12g}, max relative violation {max_viol:.2e}"
             )
         if accurate:
             statuses.append(status)
