@@ -260,9 +260,7 @@ def test_int8_gemm_matches_the_row_by_row_oracle(isa, group, scale_dtype, nv, mr
     rng = np.random.default_rng(7)
     for n in (1, 3, spec.nr - 1, 2 * spec.nr + 3):
         for k in (32, 160, 576):
-            qw = quantize_rtn(
-                rng.standard_normal((n, k)), 4, group, scale_dtype=scale_dtype
-            )
+            qw = quantize_rtn(rng.standard_normal((n, k)), 4, group, scale_dtype=scale_dtype)
             pw = pack(qw, spec.nr)
             for m in (1, mr, 2 * mr + 1, 17):
                 x = rng.standard_normal((m, k)).astype(np.float32)

@@ -86,7 +86,9 @@ def test_checkpoint_is_atomic_under_an_injected_failure(tmp_path, monkeypatch):
     # Killed between write and rename: only the temporary file exists, the checkpoint is intact.
     import mlroundup.utils.files as files_mod  # where the atomic rename happens
 
-    monkeypatch.setattr(files_mod.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(
+        files_mod.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"step": 3})
     assert load_checkpoint(path)["step"] == 1

@@ -110,6 +110,7 @@ def _quantized(module: Any, name: str) -> QuantizedWeight:
         raise ValueError(f"{name} has a bias; LLaMA projections have none")
     return module.packed.to_quantized()
 
+
 def _rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     var = np.mean(x * x, axis=-1, keepdims=True)
     return (x / np.sqrt(var + eps)) * w

@@ -137,9 +137,10 @@ class QuantLinear(nn.Module):
             if isa is not None or autotune:
                 raise ValueError("give either spec, or isa / autotune, not both")
             want = (qw.bits, group, qw.scale_dtype)
-            if spec.kind not in ("gemv", "gemv_i8") or (
-                spec.bits, spec.group_size, spec.scale_dtype
-            ) != want:
+            if (
+                spec.kind not in ("gemv", "gemv_i8")
+                or (spec.bits, spec.group_size, spec.scale_dtype) != want
+            ):
                 raise ValueError(
                     f"spec {spec.name} does not fit this weight: need a GEMV kernel with "
                     f"bits={want[0]}, group_size={want[1]}, scale_dtype={want[2]!r}"
@@ -334,7 +335,9 @@ class QuantLinear(nn.Module):
                     f"(scale_dtype={self.scale_dtype}); build it with the checkpoint's format"
                 )
         if t["qweight"].dtype != torch.int32:
-            raise ValueError(f"qweight: need int32 words, the checkpoint holds {t['qweight'].dtype}")
+            raise ValueError(
+                f"qweight: need int32 words, the checkpoint holds {t['qweight'].dtype}"
+            )
         if "qformat" not in t:
             return self._read_tiled(t, kp, n_groups)
         try:
@@ -350,7 +353,8 @@ class QuantLinear(nn.Module):
                 for key in mine if fmt.get(key) != mine[key]]  # fmt: skip
         if diff:
             raise ValueError(
-                "the checkpoint holds another quantization format: " + ", ".join(diff)
+                "the checkpoint holds another quantization format: "
+                + ", ".join(diff)
                 + "; build the layer with the checkpoint's format"
             )
         shapes = {"qweight": (n, kp // uv * uw), "scales": (n, n_groups), "mins": (n, n_groups)}

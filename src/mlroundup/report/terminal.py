@@ -64,8 +64,14 @@ def results_table(document: dict[str, Any]) -> Any:
             records.append((e["name"], str(e["error"]), []))
             continue
         metrics = [
-            (m["name"], fmt(m["paper"]), fmt(m.get("target")), fmt(m["ours"]), fmt(m["ratio"]),
-             m["verdict"])  # fmt: skip
+            (
+                m["name"],
+                fmt(m["paper"]),
+                fmt(m.get("target")),
+                fmt(m["ours"]),
+                fmt(m["ratio"]),
+                m["verdict"],
+            )  # fmt: skip
             for m in e["metrics"]
         ]
         records.append((e["name"], None, metrics))

@@ -451,9 +451,7 @@ class Trainer:
         bar = _Progress(budget, enabled=cfg.progress and self.world.main)
         tokens = 0
         try:
-            while self.used < budget.total and (
-                cfg.max_steps is None or self.step < cfg.max_steps
-            ):
+            while self.used < budget.total and (cfg.max_steps is None or self.step < cfg.max_steps):
                 fraction = self.fraction
                 self.method.before_step(self)
                 lr = self.schedule.lr(fraction) * self.method.lr_multiplier
