@@ -16,6 +16,12 @@ def test_goal_notes_by_hand():
     assert "at >= 90% sparsity: 1.60x" in note  # min(2.0, 1.6); 99.9% has no MKL value
     assert "at >= 70% sparsity: 1.20x" in note
     assert "faster than dense BLAS from 70%" in note
+    assert "1.60x at 99% (goal 1.5x: met)" in note and "1.20x at 70% (goal > 1x: met)" in note
+    assert "missed" not in note  # 99% has no dense value; every other point >= 75% wins
+    short = rkb._goal_notes([(70, 0.9, 0.8), (80, 1.1, 1.2), (95, 1.2, 0.5)])
+    assert "1.20x at 95% (goal 1.5x: short by 20%)" in short  # 1 - 1.2/1.5
+    assert "0.90x at 70% (goal > 1x: short by 10%)" in short
+    assert "dense goal (faster from 75%) missed at 95% (0.50x)" in short  # 70% is below 75%
     assert "slower than dense BLAS at every" in rkb._goal_notes([(50, None, 0.9)])
 
 
@@ -28,10 +34,10 @@ def _plant(case, system):
     if system.name == "torch_csr":
         return {"status": "unavailable", "reason": "torch not installed"}
     err = 0.5 if system.name == "scipy" else 1e-7
-    return {
-        "wall": [MS[system.name] * 1e-3] * 3,
-        "info": {"shape": [M, K, N], "nnz": NNZ, "label": "random", "max_rel_error": err},
-    }
+    info = {"shape": [M, K, N], "nnz": NNZ, "label": "random", "max_rel_error": err}
+    if system.name == "rosko":
+        info["path"] = "rows"
+    return {"wall": [MS[system.name] * 1e-3] * 3, "info": info}
 
 
 def test_tables_from_planted_timings():
@@ -48,6 +54,7 @@ def test_tables_from_planted_timings():
     assert got["GFLOP/s nnz"] == pytest.approx(2 * NNZ * N / t / 1e9)
     assert got["GFLOP/s dense-eq"] == pytest.approx(2 * M * K * N / t / 1e9)
     assert got["x mkl"] == pytest.approx(3.0) and got["x torch_csr"] is None
+    assert got["path"] == "rows"  # the plan rosko's child reported
     assert got["x dense"] == pytest.approx(2.0)  # the faster dense peer, torch's 2 ms
     # roofline: 8 B per nonzero, B read and C written in float32, at 10 GB/s
     assert got["% roofline"] == pytest.approx(100 * (8 * NNZ + 4 * K * N + 4 * M * N) / 10e9 / t)
@@ -64,6 +71,9 @@ def test_peer_setups_compute_the_product():
         work = rkb.peer_setup(threads=1, peer=peer, problem=spec)
         assert work.info["max_rel_error"] < 1e-5
         assert work.info["nnz"] == prob.a.nnz and work.info["shape"] == [40, 64, 8]
+        if peer == "rosko":
+            assert work.info["path"] in ("rows", "tiles")
+            assert work.info["plan"].startswith(work.info["path"])
         got = np.asarray(work.step())
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 

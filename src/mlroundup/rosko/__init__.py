@@ -11,16 +11,18 @@ Reference: V. Natesh, A. Sabot, H. T. Kung, M. Ting, "Rosko: Row Skipping Outer 
 Matrix Multiplication Kernels", arXiv:2307.03930 (2023).
 """
 
-from mlroundup.rosko.matmul import available_isas, isa_supported, spmm
+from mlroundup.rosko.matmul import Plan, available_isas, isa_supported, spmm, spmm_plan
 from mlroundup.rosko.packing import PackedSparse, pack
 from mlroundup.rosko.tiling import BlockSizes, block_sizes
 
 __all__ = [
     "BlockSizes",
     "PackedSparse",
+    "Plan",
     "available_isas",
     "block_sizes",
     "isa_supported",
     "pack",
     "spmm",
+    "spmm_plan",
 ]

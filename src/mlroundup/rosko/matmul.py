@@ -2,7 +2,10 @@
 
 The kernels are generated per instruction set (:mod:`mlroundup.rosko.codegen`), compiled on first
 use and cached (:mod:`mlroundup.kernels.build`), and called through :mod:`ctypes` without copying
-A, B or C. The tile sizes come from Rosko's analytical model (:mod:`mlroundup.rosko.tiling`).
+A, B or C. Two paths: Rosko's tiles (row-skipping outer products over ``MR x KC`` tiles of A, C
+tiles in L1; tile sizes from Rosko's analytical model) and, for rows with few nonzeros, the row
+path (each row of C accumulated in registers over the row's nonzeros and written once). The plan
+(:func:`spmm_plan`) picks the one :func:`mlroundup.rosko.tiling.path_seconds` predicts faster.
 """
 
 from __future__ import annotations
@@ -10,15 +13,31 @@ from __future__ import annotations
 import ctypes
 import functools
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mlroundup.kernels import pool
 from mlroundup.kernels.build import load_library
-from mlroundup.rosko.codegen import ISAS, Isa, generate, kernel_name
+from mlroundup.rosko.codegen import (
+    ISAS,
+    Isa,
+    generate,
+    generate_rows,
+    kernel_name,
+    row_vectors,
+    rows_kernel_name,
+)
 from mlroundup.rosko.packing import PackedSparse, pack
-from mlroundup.rosko.tiling import BlockSizes, choose_mc_nc, choose_mr_nr, choose_prefetch
+from mlroundup.rosko.tiling import (
+    PATH_COSTS,
+    BlockSizes,
+    choose_mc_nc,
+    choose_mr_nr,
+    choose_prefetch,
+    path_seconds,
+)
 from mlroundup.utils.cpu import has_features
 from mlroundup.utils.threads import default_threads
 
@@ -73,6 +92,33 @@ def kernel(isa: str, nr: int, prefetch: int = 0) -> Any:
     return fn
 
 
+@functools.cache
+def rows_kernel(isa: str) -> Any:
+    """The compiled row-path entry point for ``isa`` (:func:`~mlroundup.rosko.codegen.generate_rows`)."""
+    spec = ISAS[isa]
+    vectors = row_vectors(spec)
+    name = rows_kernel_name(spec, vectors)
+    lib = load_library(generate_rows(spec, vectors), name, spec.flags)
+    fn = getattr(lib, name)
+    i64, vp = ctypes.c_int64, ctypes.c_void_p
+    fn.argtypes = [vp, vp, vp, i64, i64, vp, i64, vp, i64, vp, ctypes.c_int, vp]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _csr(a: PackedSparse) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr int64 (M+1,), columns int32 (nnz,), values float32 (nnz,))`` of ``a``, columns
+    ascending within a row; built once per packed matrix and kept with it."""
+    got = a._cache.get("csr")
+    if got is None:
+        rows, cols, vals = a.coo()
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(a.shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=a.shape[0]), out=indptr[1:])
+        got = a._cache["csr"] = (indptr, cols[order].astype(np.int32), vals[order].copy())
+    return got
+
+
 _BUFFERS = threading.local()
 
 
@@ -125,6 +171,7 @@ def spmm(
     mc: int | None = None,
     nc: int | None = None,
     pack_b: bool | None = None,
+    path: str | None = None,
 ) -> np.ndarray:
     """``C = A @ B`` for sparse A and dense B with Rosko's row-skipping outer-product kernels.
 
@@ -150,6 +197,11 @@ def spmm(
         Copy B into NR-wide panels first (True) or read it in place (False; needs a row-major B
         with N a multiple of NR, else B is packed anyway). Default: pack when a row of B is used
         by at least :data:`PACK_B_MIN_USES` nonzeros on average (``nnz / K``).
+    path : {"tiles", "rows"}, optional
+        Force Rosko's tiles or the row path (each row of C accumulated in registers over the row's
+        nonzeros; B read in place, a copy made first if its columns are not contiguous). Default:
+        the path :func:`mlroundup.rosko.tiling.path_seconds` predicts faster, or tiles when any
+        of ``nr``, ``mc``, ``nc``, ``pack_b`` is given. :func:`spmm_plan` shows the choice.
 
     Returns
     -------
@@ -162,7 +214,7 @@ def spmm(
         If B is not a float32 array, or ``out`` is not float32.
     ValueError
         On mismatched shapes, a non-contiguous or overlapping ``out``, an unknown or unsupported
-        ``isa``, or invalid tile sizes.
+        ``isa``, an unknown ``path``, or invalid tile sizes.
 
     Notes
     -----
@@ -204,38 +256,173 @@ def spmm(
     if m == 0 or n == 0:
         return out
     in_place = b.strides[1] == b.itemsize
-    key = (n, threads, spec.name, nr, mc, nc, pack_b, in_place)
+    key = (n, threads, spec.name, nr, mc, nc, pack_b, in_place, path)
     plan = a._cache.get(key)
     if plan is None:  # a fixed A times same-shaped B's: plan once, reuse
-        plan = a._cache[key] = _plan(a, n, threads, spec.name, nr, mc, nc, pack_b, in_place)
-    sizes, packs_b, threads, split, prefetch = plan
+        plan = a._cache[key] = _plan(a, n, threads, spec.name, nr, mc, nc, pack_b, in_place, path)
+    pf = pool.parallel_for_address() if plan.threads > 1 else None
+    if plan.path == "rows":
+        if not in_place or b.strides[0] < 0:
+            b = np.ascontiguousarray(b)
+        indptr, cols, vals = _csr(a)
+        rc = rows_kernel(spec.name)(
+            indptr.ctypes.data, cols.ctypes.data, vals.ctypes.data, m, n,
+            b.ctypes.data, b.strides[0] // 4, out.ctypes.data, n,
+            plan.split.ctypes.data, plan.threads, pf,
+        )  # fmt: skip
+        if rc != 0:
+            raise ValueError(f"row kernel rejected its arguments (B strides {b.strides})")
+        return out
+    sizes = plan.sizes
     bp_ptr = None
-    if packs_b:
+    if plan.pack_b:
         bp_ptr = _aligned_buffer(max(1, -(-n // sizes.nr) * k * sizes.nr)).ctypes.data
-    fn = kernel(spec.name, sizes.nr, prefetch)
+    fn = kernel(spec.name, sizes.nr, plan.prefetch)
     rc = fn(
         a.values.ctypes.data, a.index.ctypes.data, a.tile_ptr.ctypes.data,
         m, k, n, a.mr, a.kc, a.n_panels, a.n_kb,
         b.ctypes.data, b.strides[0] // 4, b.strides[1] // 4, bp_ptr,
         out.ctypes.data, n, sizes.mc // a.mr, sizes.nc,
-        split.ctypes.data, threads, pool.parallel_for_address() if threads > 1 else None,
+        plan.split.ctypes.data, plan.threads, pf,
     )  # fmt: skip
     if rc != 0:
         raise ValueError(f"kernel rejected its arguments (tile sizes {sizes})")
     return out
 
 
-def _plan(a, n, threads, isa, nr, mc, nc, pack_b, in_place):
-    """Tile sizes, whether to pack B, threads to use and their row-panel split for this call."""
+PATHS = ("tiles", "rows")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How :func:`spmm` computes one product (see :func:`spmm_plan`).
+
+    Attributes
+    ----------
+    path : {"tiles", "rows"}
+        Rosko's tiles, or the row path (CSR-like, each row of C in registers).
+    isa : str
+        Kernel instruction set.
+    threads : int
+        Threads used (the request, capped by the work: one per :data:`WORK_PER_THREAD`).
+    sizes : BlockSizes
+        Tile sizes (tile path; the row path ignores them).
+    pack_b : bool
+        Whether B is copied into NR-wide panels first (tile path only).
+    prefetch : int
+        Prefetch distance of the tile microkernel (0: none).
+    split : ndarray of int64
+        Per thread, the boundaries of its row panels (tiles) or rows (rows).
+    model_seconds : dict of str to float
+        Each path's modelled one-thread time (:func:`mlroundup.rosko.tiling.path_seconds`).
+    reason : str
+        Why this path: ``"model"`` (the faster model time), ``"forced"`` (the ``path`` argument),
+        or why the row path was not possible.
+    """
+
+    path: str
+    isa: str
+    threads: int
+    sizes: BlockSizes
+    pack_b: bool
+    prefetch: int
+    split: np.ndarray
+    model_seconds: dict[str, float]
+    reason: str
+
+    def describe(self) -> str:
+        """One line: the path, why, threads and (tile path) the tile sizes."""
+        est = ", ".join(f"{p} {1e3 * t:.3g} ms" for p, t in self.model_seconds.items())
+        head = f"{self.path} ({self.reason}; model {est}), {self.threads} thread(s), {self.isa}"
+        if self.path == "rows":
+            return head
+        s = self.sizes
+        return f"{head}, mr={s.mr} nr={s.nr} kc={s.kc} mc={s.mc} nc={s.nc}, pack_b={self.pack_b}"
+
+
+def _row_split(row_nnz: np.ndarray, n_threads: int, row_cost: float) -> np.ndarray:
+    """Boundaries of ``n_threads`` contiguous row ranges of about equal modelled work."""
+    m = row_nnz.size
+    work = np.cumsum(row_nnz + row_cost, dtype=np.float64)
+    total = work[-1] if m else 0.0
+    cuts = np.searchsorted(work, total * np.arange(1, n_threads) / n_threads, side="left")
+    return np.concatenate(([0], np.minimum(cuts + 1, m), [m])).astype(np.int64)
+
+
+def _plan(a, n, threads, isa, nr, mc, nc, pack_b, in_place, path):
+    """The :class:`Plan` of one call (see :func:`spmm_plan`)."""
+    if path is not None and path not in PATHS:
+        raise ValueError(f"invalid path={path!r}: one of {', '.join(PATHS)} (or None: the model)")
     m, k = a.shape
     sizes = block_sizes_for(a, n, threads=threads, isa=isa, nr=nr, mc=mc, nc=nc)
+    est = path_seconds(m, k, n, a.nnz, mr=a.mr, n_kb=a.n_kb, isa=isa)
+    if path is not None:
+        chosen, reason = path, "forced"
+    elif k >= 2**31:
+        chosen, reason = "tiles", "K too large for the row path's 32-bit columns"
+    elif nr is not None or mc is not None or nc is not None or pack_b is not None:
+        chosen, reason = "tiles", "tile parameters given"
+    else:
+        chosen, reason = min(PATHS, key=lambda p: est[p]), "model"  # ties: tiles
+    if chosen == "rows":
+        if k >= 2**31:
+            raise ValueError(f"path='rows' needs K < 2**31, got K={k}")
+        work = a.nnz * n + m * n
+        threads = int(max(1, min(threads, m, work // WORK_PER_THREAD)))
+        costs = PATH_COSTS[isa]
+        split = _row_split(np.diff(_csr(a)[0]), threads, costs.c_rows / costs.row_in_l2)
+        return Plan("rows", isa, threads, sizes, False, 0, split, est, reason)
     if pack_b is None:
         pack_b = a.nnz >= PACK_B_MIN_USES * k
     packs_b = bool(pack_b or not in_place or n % sizes.nr)
     work = a.nnz * n + m * n + (k * n if packs_b else 0)
     threads = int(max(1, min(threads, a.n_panels, work // WORK_PER_THREAD)))
     split = _panel_split(a.panel_nnz, a.mr, threads)
-    return sizes, packs_b, threads, split, choose_prefetch(a.density, a.mr)
+    prefetch = choose_prefetch(a.density, a.mr)
+    return Plan("tiles", isa, threads, sizes, packs_b, prefetch, split, est, reason)
+
+
+def spmm_plan(
+    a: PackedSparse,
+    n: int,
+    *,
+    isa: str | None = None,
+    threads: int | None = None,
+    path: str | None = None,
+    b_row_major: bool = True,
+) -> Plan:
+    """The plan :func:`spmm` follows for packed ``a`` times a (K, ``n``) B with these arguments.
+
+    Parameters
+    ----------
+    a : PackedSparse
+    n : int
+        Columns of B.
+    isa, threads, path
+        As :func:`spmm`.
+    b_row_major : bool
+        Whether B has unit column stride (in-place reads; otherwise the tile path packs B).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``isa`` or ``path``, or invalid ``threads`` or ``n``.
+    """
+    if not isinstance(a, PackedSparse):
+        raise TypeError(
+            f"a must be a PackedSparse (see mlroundup.rosko.pack), got {type(a).__name__}"
+        )
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"invalid n={n!r}: a positive integer")
+    spec = _isa(isa)
+    threads = default_threads() if threads is None else threads
+    if not (isinstance(threads, (int, np.integer)) and 1 <= threads <= _MAX_THREADS):
+        raise ValueError(f"invalid threads={threads!r}: must be an integer in [1, {_MAX_THREADS}]")
+    return _plan(a, int(n), int(threads), spec.name, None, None, None, None, b_row_major, path)
 
 
 def block_sizes_for(

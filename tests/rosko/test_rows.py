@@ -1,0 +1,145 @@
+"""Rosko's row path (CSR-like, each row of C in registers) and the plan that chooses it.
+
+Oracles: scipy.sparse products in float64, hand-made matrices, and the cost model's closed form
+evaluated by hand."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import mlroundup.rosko.matmul as matmul
+import mlroundup.rosko.tiling as tiling
+from mlroundup.kernels import build
+from mlroundup.rosko import available_isas, pack, spmm, spmm_plan
+from mlroundup.rosko.codegen import ISAS, generate_rows, row_vectors, rows_kernel_name
+from mlroundup.rosko.tiling import PathCosts, choose_path, path_seconds
+
+from .test_spmm import _assert_close, _random, _reference
+
+RUNNABLE = available_isas()
+
+
+def _widths(isa):
+    """Column counts that reach every block of the generated kernel: the widest block, each
+    smaller power-of-two block, the scalar tail, and N below one vector (from the ISA's spec)."""
+    spec = ISAS[isa]
+    w, v = spec.width, row_vectors(spec)
+    full = v * w
+    return sorted({1, max(1, w - 1), w, w + 3, full, full + w + 1, 2 * full + 3 * w + (w - 1)})
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_rows_match_scipy_on_odd_shapes(isa, monkeypatch):
+    monkeypatch.setattr(matmul, "WORK_PER_THREAD", 1)  # let small products use every thread
+    rng = np.random.default_rng(11)
+    for m, k, density in [(1, 1, 1.0), (7, 5, 0.5), (67, 131, 0.1), (130, 257, 0.02)]:
+        a = _random(m, k, density, seed=m)
+        w = pack(a)
+        for n in _widths(isa):
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            ref = _reference(a, b)
+            for threads in (1, 2, 3):
+                plan = spmm_plan(w, n, isa=isa, threads=threads, path="rows")
+                assert plan.path == "rows" and plan.threads == min(threads, m)
+                _assert_close(spmm(w, b, isa=isa, threads=threads, path="rows"), ref, a, b)
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_rows_empty_rows_stale_out_and_nan(isa):
+    rng = np.random.default_rng(12)
+    dense = rng.standard_normal((40, 30)).astype(np.float32)
+    dense[::3] = 0  # empty rows: written as zeros
+    dense[:, ::4] = 0  # empty columns: those B rows are never read
+    b = rng.standard_normal((30, 37)).astype(np.float32)
+    b[0] = np.nan  # column 0 of A is empty, so the NaN row of B reaches nothing
+    out = np.full((40, 37), 7.0, np.float32)
+    c = spmm(dense, b, out, isa=isa, path="rows")
+    assert c is out and np.all(c[::3] == 0) and not np.isnan(c).any()
+    clean = np.where(np.isnan(b), 0, b)
+    _assert_close(
+        c, dense.astype(np.float64) @ clean.astype(np.float64), sp.csr_array(dense), clean
+    )
+    b[4, 5] = np.inf  # column 4 is stored in some rows: those rows get inf or nan in column 5
+    c = spmm(dense, b, isa=isa, path="rows")
+    hit = dense[:, 4] != 0
+    assert np.all(~np.isfinite(c[hit, 5])) and np.all(np.isfinite(c[~hit, 5]))
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_rows_read_any_strides_of_b(isa):
+    rng = np.random.default_rng(13)
+    a = _random(50, 60, 0.2, seed=6)
+    base = rng.standard_normal((120, 90)).astype(np.float32)
+    for b in (base[:60], np.asfortranarray(base[:60]), base[::2], base[:60][::-1], base[:60, ::3]):
+        _assert_close(spmm(pack(a), b, isa=isa, path="rows"), _reference(a, b), a, b)
+
+
+def test_both_paths_agree_and_the_plan_is_the_models_argmin():
+    """Oracle for the choice: path_seconds' two numbers, compared here."""
+    rng = np.random.default_rng(14)
+    for density in (0.002, 0.05, 0.5):
+        a = _random(300, 400, density, seed=int(1000 * density))
+        w = pack(a)
+        b = rng.standard_normal((400, 70)).astype(np.float32)
+        ref = _reference(a, b)
+        plan = spmm_plan(w, 70, threads=2)
+        est = path_seconds(300, 400, 70, w.nnz, mr=w.mr, n_kb=w.n_kb, isa=plan.isa)
+        assert plan.path == ("rows" if est["rows"] < est["tiles"] else "tiles")
+        assert plan.reason == "model" and plan.model_seconds == est
+        assert plan.path in plan.describe()
+        for path in (None, "rows", "tiles"):
+            _assert_close(spmm(w, b, threads=2, path=path), ref, a, b)
+    # tile parameters given: the tile path, which they describe
+    assert spmm_plan(pack(_random(30, 40, 0.001, seed=1)), 8).path == "rows"
+    assert matmul._plan(pack(_random(30, 40, 0.001, seed=1)), 8, 1, RUNNABLE[0], 64, None, None,
+                        None, True, None).path == "tiles"  # fmt: skip
+
+
+def test_path_model_closed_form():
+    """path_seconds against the formula evaluated by hand with planted costs and caches."""
+    costs = PathCosts(tile_update=1.0, tile_fill=8.0, row_in_l2=2.0, row_beyond_l2=3.0,
+                      c_tiles=5.0, c_rows=1.0)  # fmt: skip
+    caches = {"L1": 1 << 15, "L2": 1 << 20, "L3": 1 << 25}
+    m, k, n, nnz, mr = 100, 200, 64, 1000, 16  # d = 0.05, d*MR = 0.8 -> reuse 1
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(tiling.PATH_COSTS, "avx2", costs)
+        got = path_seconds(m, k, n, nnz, mr=mr, n_kb=2, isa="avx2", caches=caches)
+        # B = 4*200*64 = 51 KB fits in 3/4 of 1 MiB: row_in_l2
+        assert got["tiles"] == pytest.approx(1e-9 * (nnz * n * (1 + 8 / 1) + m * n * 2 * 5))
+        assert got["rows"] == pytest.approx(1e-9 * (nnz * n * 2 + m * n * 1))
+        big = path_seconds(m, 10_000, n, nnz, mr=mr, n_kb=1, isa="avx2", caches=caches)
+        assert big["rows"] == pytest.approx(1e-9 * (nnz * n * 3 + m * n * 1))  # B beyond L2
+        # reuse d*MR = 0.05 * 200 = 10 with mr=200: the fill cost is divided by 10
+        r = path_seconds(m, k, n, nnz, mr=200, n_kb=1, isa="avx2", caches=caches)
+        assert r["tiles"] == pytest.approx(1e-9 * (nnz * n * (1 + 0.8) + m * n * 5))
+        assert choose_path(m, k, n, nnz, mr=mr, n_kb=2, isa="avx2", caches=caches) == "rows"
+        assert choose_path(m, k, n, 20_000, mr=200, n_kb=1, isa="avx2", caches=caches) == "tiles"
+
+
+def test_row_path_errors_are_clear():
+    w = pack(_random(10, 8, 0.5, seed=9))
+    b = np.ones((8, 4), np.float32)
+    with pytest.raises(ValueError, match="invalid path"):
+        spmm(w, b, path="csr")
+    with pytest.raises(ValueError, match="invalid path"):
+        spmm_plan(w, 4, path="csr")
+    with pytest.raises(TypeError, match="PackedSparse"):
+        spmm_plan(np.eye(3), 4)
+    with pytest.raises(ValueError, match="invalid n"):
+        spmm_plan(w, 0)
+    with pytest.raises(ValueError, match="unknown isa"):
+        path_seconds(1, 1, 1, 1, mr=8, n_kb=1, isa="sse9")
+    with pytest.raises(ValueError, match="vectors"):
+        generate_rows(ISAS["avx2"], 0)
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_every_isa_row_kernel_compiles(isa, tmp_path):
+    """The row kernels compile for every ISA, including ones this CPU cannot run."""
+    spec = ISAS[isa]
+    vectors = row_vectors(spec)
+    src = generate_rows(spec, vectors)
+    name = rows_kernel_name(spec, vectors)
+    assert src.startswith(f"/* {name}: generated by mlroundup.rosko.codegen (rows template")
+    assert f"blk{vectors}(" in src and "blk1(" in src
+    assert build.build(src, name, spec.flags, cache_dir=tmp_path).path.is_file()
