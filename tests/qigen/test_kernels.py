@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlroundup.kernels.build import CompileError, find_compiler
-from mlroundup.qigen.codegen import ISAS, KernelSpec, generate
+from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate
 from mlroundup.qigen.kernels import available_isas, compile_kernel, isa_supported, tune
 from mlroundup.qigen.layout import pack
 from mlroundup.qigen.quant import quantize_rtn, reference_matmul
@@ -307,8 +307,8 @@ def test_int8_kernels_on_tiny_and_non_finite_activations(isa):
 
 @pytest.mark.parametrize("threads", [0, -1, 100_000, 1.5, True])
 def test_bad_thread_counts_are_value_errors_not_aborts(threads):
-    """A negative or huge count reaches OpenMP as a huge allocation (the process aborts):
-    it must be refused in Python first."""
+    """A count the worker pool cannot take (or a negative one, which the C side would use to
+    size per-thread buffers) is refused in Python first."""
     spec = KernelSpec("gemv", 4, 32, 1, 1, RUNNABLE[0])
     kern = compile_kernel(spec)
     pw = pack(quantize_rtn(np.ones((3, 64)), 4, 32), spec.nr)
@@ -317,3 +317,88 @@ def test_bad_thread_counts_are_value_errors_not_aborts(threads):
         kern(pw, x, threads=threads)
     with pytest.raises(ValueError, match="threads"):
         kern.prepare(pw, x, out, threads)
+
+
+def _pool_specs(isa):
+    specs = [KernelSpec("gemv", 3, 32, 1, 2, isa), KernelSpec("gemm", 4, 32, 1, 3, isa)]
+    if isa in INT8_ISAS:
+        specs += [KernelSpec("gemv_i8", 4, 32, 1, 1, isa), KernelSpec("gemm_i8", 4, 32, 1, 3, isa)]
+    return specs
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_every_thread_count_and_no_pool_give_the_reference(isa):
+    """The kernels split their loops into tasks of the shared worker pool: 1, 2, 3 and 5 threads
+    (more tasks than tiles, fewer, uneven chunks), and a NULL pool pointer (the calling thread
+    alone), all give the NumPy oracle's product on odd shapes (float: ``reference_matmul``;
+    integer kernels: ``reference_gemv_int8`` row by row). Run once per ISA path; with
+    ``MLROUNDUP_DISABLE_CPU_FEATURES='avx512*'`` that is the AVX2 path."""
+    import ctypes
+
+    from mlroundup.qigen.quant import reference_gemv_int8
+
+    rng = np.random.default_rng(5)
+    for spec in _pool_specs(isa):
+        kern = compile_kernel(spec)
+        gemm, i8 = spec.kind.startswith("gemm"), spec.kind.endswith("_i8")
+        for n, k in ((1, 64), (spec.nr + 3, 96), (9 * spec.nr - 1, 160)):
+            qw = quantize_rtn(rng.standard_normal((n, k)), spec.bits, 32)
+            pw = pack(qw, spec.nr)
+            x = rng.standard_normal((5, k)).astype(np.float32)
+            xin = x if gemm else x[0]
+            if i8:
+                ref = np.stack([reference_gemv_int8(r, qw) for r in x])
+            else:
+                ref = reference_matmul(x, qw)
+            ref = ref if gemm else ref[0]
+            tol = 1e-5 * np.sqrt(k) * np.abs(qw.dequantize()).max() * np.abs(x).max()
+            for threads in (1, 2, 3, 5):
+                got = kern(pw, xin, threads=threads)
+                assert np.abs(got - ref).max() <= tol, (spec.name, n, k, threads)
+            out = np.zeros((5 if gemm else 1, n), np.float32)
+            xp = np.zeros((out.shape[0], pw.k_padded), np.float32)
+            xp[:, :k] = x[: out.shape[0]]
+            c = [ctypes.c_void_p(a.ctypes.data) for a in (pw.words, pw.scales, pw.mins, xp, out)]
+            dims = (out.shape[0], n, pw.k_padded) if gemm else (n, pw.k_padded)
+            kern.fn(*c, *dims, 3, None)  # no pool: every task on this thread
+            got = out if gemm else out[0]
+            assert np.abs(got - ref).max() <= tol, (spec.name, n, k, "no pool")
+
+
+def test_kernels_use_the_worker_pool_not_openmp():
+    """Oracle: the sources and the compiled libraries' bytes. No kernel is OpenMP code (no
+    second OpenMP runtime beside PyTorch's): no pragma in the source, no ``GOMP_`` symbol in
+    the shared object; each kernel takes the pool's entry point as its last argument."""
+    for isa in ISAS:
+        for spec in _pool_specs(isa) + [KernelSpec("gemv", 4, None, 1, 1, isa)]:
+            src = generate(spec)
+            assert "#pragma omp" not in src and "omp.h" not in src, spec.name
+            assert "mlr_parallel_for_fn pf)" in src, spec.name
+    for spec in _pool_specs(RUNNABLE[0]):
+        compile_kernel(spec)
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if spec.name + "-" in line}
+        assert paths, spec.name
+        for path in paths:
+            with open(path, "rb") as f:
+                assert b"GOMP_" not in f.read(), path
+
+
+def test_repeated_calls_start_no_threads():
+    """Threads of this process (``/proc/self/task``) over 200 GEMV and GEMM calls on 2 threads:
+    the pool's workers are started once, not per call."""
+    import os
+
+    spec = KernelSpec("gemv", 4, 32, 1, 2, RUNNABLE[0])
+    gspec = KernelSpec("gemm", 4, 32, 1, 3, RUNNABLE[0])
+    kern, gemm = compile_kernel(spec), compile_kernel(gspec)
+    qw = quantize_rtn(np.random.default_rng(0).standard_normal((200, 64)), 4, 32)
+    pw = pack(qw, spec.nr)
+    x = np.ones((4, 64), np.float32)
+    kern(pw, x[0], threads=2)
+    gemm(pw, x, threads=2)
+    before = len(os.listdir("/proc/self/task"))
+    for _ in range(100):
+        kern(pw, x[0], threads=2)
+        gemm(pw, x, threads=2)
+    assert len(os.listdir("/proc/self/task")) == before

@@ -7,19 +7,16 @@ shared compile cache (:mod:`mlroundup.kernels.build`) and returns a bound :class
 :func:`tune` picks the fastest GEMV and GEMM for a (shape, bits, group size) and remembers it
 (:mod:`mlroundup.kernels.autotune`).
 
-Threads: the kernels are OpenMP loops (``num_threads`` passed on every call) run by the system
-libgomp, a second OpenMP runtime beside PyTorch's in the same process. Nothing here sets
-``OMP_WAIT_POLICY`` (an environment variable would reach every other library in the process and
-every child it starts). On a busy machine where both runtimes' idle threads spin, a 2-thread barrier
-can wait whole scheduler slices (measured here: 24 ms instead of 0.12 ms per GEMV); if you see that,
-start Python with ``OMP_WAIT_POLICY=PASSIVE`` (libgomp reads it when it loads). ``mlroundup bench
-qigen`` runs our side in its own process with that setting, recorded in its JSON.
+Threads: the kernels run on mlroundup's persistent worker pool (:mod:`mlroundup.kernels.pool`;
+its ``mlr_parallel_for`` address is passed on every call, with the thread count), not on OpenMP:
+no second OpenMP runtime beside PyTorch's in the process, no fork/join per call, and idle workers
+spin only briefly (100 us) before they sleep, so they do not take cores from the rest of a
+decoding step or from another library. Nothing here reads or sets an environment variable.
 """
 
 from __future__ import annotations
 
 import ctypes
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from mlroundup.kernels import autotune as _autotune
-from mlroundup.kernels.build import CompileError, load_library, ptr
+from mlroundup.kernels import pool as _pool
+from mlroundup.kernels.build import load_library, ptr
 from mlroundup.qigen.codegen import INT8_ISAS, ISAS, KernelSpec, generate, panel_tiles
 from mlroundup.qigen.layout import PackedWeight, unit_shape
 from mlroundup.utils.cpu import has_features
@@ -36,8 +34,8 @@ from mlroundup.utils.threads import default_threads
 _I64 = ctypes.c_int64
 
 
-#: Most threads a kernel call accepts (OpenMP allocates per-thread state up front).
-MAX_THREADS = 1024
+#: Most threads a kernel call accepts (the worker pool's limit).
+MAX_THREADS = _pool.MAX_THREADS
 
 
 def check_threads(threads: int | None) -> int:
@@ -46,7 +44,7 @@ def check_threads(threads: int | None) -> int:
     Raises
     ------
     ValueError
-        Otherwise (a negative or huge count would make the OpenMP runtime abort the process).
+        Otherwise.
     """
     if threads is None:
         return default_threads()
@@ -125,10 +123,11 @@ class Kernel:
         sct = ctypes.c_uint16 if pw.scale_dtype == "float16" else ctypes.c_float
         args = [ptr(pw.words, ctypes.c_uint32), ptr(pw.scales, sct), ptr(pw.mins, sct), ptr(xp),
                 ptr(out)]  # fmt: skip
+        pf = _pool.parallel_for_address()
         if not gemm:
-            self.fn(*args, pw.n, pw.k_padded, threads)
+            self.fn(*args, pw.n, pw.k_padded, threads, pf)
         else:
-            self.fn(*args, m, pw.n, pw.k_padded, threads)
+            self.fn(*args, m, pw.n, pw.k_padded, threads, pf)
         return out[0] if vec else out
 
     def prepare(self, pw: PackedWeight, x: np.ndarray, out: np.ndarray,
@@ -166,8 +165,9 @@ class Kernel:
             raise ValueError(f"GEMV kernel {self.spec.name} takes one row, got {m}")
         threads = check_threads(threads)
         addr = [a.ctypes.data for a in (pw.words, pw.scales, pw.mins, x, out)]
-        args = (*addr, pw.n, pw.k_padded, threads) if not gemm else (
-            *addr, m, pw.n, pw.k_padded, threads)  # fmt: skip
+        pf = _pool.parallel_for_address()
+        args = (*addr, pw.n, pw.k_padded, threads, pf) if not gemm else (
+            *addr, m, pw.n, pw.k_padded, threads, pf)  # fmt: skip
         fn, keep = self.fn, (pw, x, out)  # keep the buffers alive as long as the call
 
         def call() -> None:
@@ -185,22 +185,13 @@ def compile_kernel(spec: KernelSpec, *, cache_dir: Path | str | None = None) -> 
     mlroundup.kernels.build.CompileError
         With the compiler's diagnostics, if the generated code does not compile.
     """
-    src = generate(spec)
-    try:
-        lib = load_library(src, spec.name, (*ISAS[spec.isa].flags, "-fopenmp"), cache_dir=cache_dir)
-    except CompileError as exc:  # e.g. Apple clang without libomp: build single-threaded
-        if "openmp" not in str(exc).lower() and "omp" not in str(exc).lower():
-            raise
-        warnings.warn(
-            f"{spec.name}: compiler has no OpenMP, kernels run on one thread", stacklevel=2
-        )
-        lib = load_library(src, spec.name, ISAS[spec.isa].flags, cache_dir=cache_dir)
+    lib = load_library(generate(spec), spec.name, ISAS[spec.isa].flags, cache_dir=cache_dir)
     fn = getattr(lib, spec.name)
     p = ctypes.c_void_p
     if not spec.kind.startswith("gemm"):
-        fn.argtypes = [p, p, p, p, p, _I64, _I64, ctypes.c_int]
+        fn.argtypes = [p, p, p, p, p, _I64, _I64, ctypes.c_int, p]
     else:
-        fn.argtypes = [p, p, p, p, p, _I64, _I64, _I64, ctypes.c_int]
+        fn.argtypes = [p, p, p, p, p, _I64, _I64, _I64, ctypes.c_int, p]
     fn.restype = None
     return Kernel(spec, fn)
 
