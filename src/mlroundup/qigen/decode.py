@@ -442,11 +442,7 @@ class QuantizedLlama:
             If ``tokens`` is empty, holds a non-integer or an id outside the vocabulary, or
             would run past ``max_seq_len``.
         """
-        # NumPy's BLAS on one thread: its workers busy-wait after a product (OpenBLAS's
-        # default), so a threaded attention matmul between kernel calls left a thread spinning on
-        # a core the kernels' OpenMP threads need (half the prompt speed of a 1.1B model here)
-        with blas_threads(1):
-            return self._forward(tokens)
+        return self._forward(tokens)
 
     def _forward(self, tokens: Any) -> np.ndarray:
         raw = np.asarray(tokens)
@@ -465,17 +461,26 @@ class QuantizedLlama:
         p0 = self.position
         if p0 + t > self.max_seq_len:
             raise ValueError(f"{p0} cached + {t} new tokens exceed max_seq_len={self.max_seq_len}")
+        if t == 1:  # decoding: the whole step in C, no BLAS (unless the head is float32)
+            self._driver.step(int(ids[0]), p0)
+            self.position = p0 + 1
+            if isinstance(self.head, np.ndarray):
+                with blas_threads(1):
+                    return self.head @ self._driver.out
+            self.head.gemv()
+            return self.head.out.copy()
+        # A prompt: NumPy's BLAS on one thread: its workers busy-wait after a product (OpenBLAS's
+        # default), so a threaded attention matmul between kernel calls left a thread spinning on
+        # a core the kernels' threads need (half the prompt speed of a 1.1B model here). A decoded
+        # token skips it (no BLAS there; the limit costs ~10 us per use).
+        with blas_threads(1):
+            return self._prompt(ids, t, p0)
+
+    def _prompt(self, ids: np.ndarray, t: int, p0: int) -> np.ndarray:
         nh, nkv, hd = self.n_heads, self.n_kv, self.head_dim
         grp = nh // nkv
         pos = slice(p0, p0 + t)
         scale = 1.0 / math.sqrt(hd)
-        if t == 1:  # decoding: the whole step in C
-            self._driver.step(int(ids[0]), p0)
-            self.position = p0 + 1
-            if isinstance(self.head, np.ndarray):
-                return self.head @ self._driver.out
-            self.head.gemv()
-            return self.head.out.copy()
         h = self.embed[ids]  # (T, D) fancy indexing copies
         causal = np.triu(np.full((t, t), -np.inf, np.float32), 1)  # over the new tokens
         for li, lay in enumerate(self.layers):  # prompt: NumPy around the GEMM kernels

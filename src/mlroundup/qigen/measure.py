@@ -116,12 +116,16 @@ def gemv_rotation(
         replace(pw, words=pw.words.copy(), scales=pw.scales.copy(), mins=pw.mins.copy())
         for _ in range(copies - 1)
     ]
-    x = np.random.default_rng(1).standard_normal(k).astype(np.float32)
-    out = np.empty((1, n), np.float32)
+    x = np.zeros(pw.k_padded, np.float32)
+    x[:k] = np.random.default_rng(1).standard_normal(k)
+    out = np.empty(n, np.float32)
+    # prepared calls: the C kernel alone, without the tens of microseconds of Python argument
+    # checks of Kernel.__call__ (a decoding step calls the kernels the same way)
+    calls = [kern.prepare(m, x, out, threads) for m in mats]
 
     def step() -> None:
-        for m in mats:
-            kern(m, x, out, threads)
+        for call in calls:
+            call()
 
     return GemvRotation(step, copies, int(pw.nbytes), spec.name)
 
