@@ -33,6 +33,10 @@ _SOURCE = r"""
 #include <stdint.h>
 #include <string.h>
 
+typedef void (*task_fn)(void* ctx, int64_t task, int worker);
+typedef int (*parallel_for_fn)(int64_t n_tasks, task_fn fn, void* ctx, int threads);
+typedef float v8f __attribute__((vector_size(32)));  /* the ISA's widest vectors, or pairs */
+
 /* scales and minimums are float32 or float16 (uint16_t) depending on the kernel; the last
    argument is the worker pool's mlr_parallel_for (mlroundup.kernels.pool) */
 typedef void (*gemv_fn)(const uint32_t*, const void*, const void*, const float*, float*,
@@ -57,10 +61,11 @@ typedef struct {
     float* kcache;            /* (layers, kv_heads, max_seq, head_dim) */
     float* vcache;            /* (layers, kv_heads, max_seq, head_dim) */
     float* h;                 /* (hidden,) residual stream */
-    float* scores;            /* (max_seq,) attention scratch */
+    float* scores;            /* (heads, max_seq) attention scratch, one row per query head */
     float* out;               /* (hidden,) final RMSNorm output (the head's input) */
     product* products;        /* (layers, 4): qkv, o, gate_up, down */
     void* pool;               /* mlr_parallel_for, passed to every product */
+    int64_t threads;          /* the attention's threads */
 } llama;
 
 static void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out)
@@ -81,6 +86,61 @@ static void rope(float* x, const float* c, const float* s, int64_t hd)
     }
 }
 
+static float dot(const float* a, const float* b, int64_t n)
+{   /* eight independent partial sums (a plain float loop is a serial chain: not vectorized) */
+    v8f acc = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f x, y;
+        memcpy(&x, a + i, sizeof x);
+        memcpy(&y, b + i, sizeof y);
+        acc += x * y;
+    }
+    float d = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) d += a[i] * b[i];
+    return d;
+}
+
+typedef struct {            /* one layer's attention at one position, split by query head */
+    const llama* m;
+    const float* q;           /* (heads, head_dim), rotated */
+    float* att;               /* (heads, head_dim) output */
+    int64_t layer, pos;
+} attention_ctx;
+
+static void attention_head(void* ctx_, int64_t a, int worker)
+{   /* softmax(q_a K^T / sqrt(hd)) V over positions 0..pos of query head a's KV head */
+    (void)worker;
+    const attention_ctx* c = (const attention_ctx*)ctx_;
+    const llama* m = c->m;
+    const int64_t hd = m->head_dim, S = m->max_seq, pos = c->pos;
+    const int64_t kvh = a / (m->heads / m->kv_heads);
+    const float* qa = c->q + a * hd;
+    const float* kb = m->kcache + (c->layer * m->kv_heads + kvh) * S * hd;
+    const float* vb = m->vcache + (c->layer * m->kv_heads + kvh) * S * hd;
+    float* sc = m->scores + a * S;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float mx = -INFINITY;
+    for (int64_t p = 0; p <= pos; p++) {
+        const float d = dot(qa, kb + p * hd, hd) * scale;
+        sc[p] = d;
+        mx = d > mx ? d : mx;
+    }
+    double sum = 0.0;
+    for (int64_t p = 0; p <= pos; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    const float inv = (float)(1.0 / sum);
+    float* o = c->att + a * hd;
+    for (int64_t i = 0; i < hd; i++) o[i] = 0.0f;
+    for (int64_t p = 0; p <= pos; p++) {
+        const float w = sc[p] * inv;
+        const float* vp = vb + p * hd;
+        for (int64_t i = 0; i < hd; i++) o[i] += w * vp[i];
+    }
+}
+
 static void run(const llama* m, const product* p)
 {
     p->fn(p->w, p->scales, p->mins, p->x, p->y, p->n, p->kp, (int)p->threads, m->pool);
@@ -89,9 +149,8 @@ static void run(const llama* m, const product* p)
 int decode_step(const llama* m, int64_t token, int64_t pos)
 {
     const int64_t D = m->hidden, nh = m->heads, nkv = m->kv_heads, hd = m->head_dim;
-    const int64_t S = m->max_seq, grp = nh / nkv;
+    const int64_t S = m->max_seq;
     if (pos < 0 || pos >= S) return 1;
-    const float scale = 1.0f / sqrtf((float)hd);
     const float* c = m->cos_ + pos * hd;
     const float* s = m->sin_ + pos * hd;
     float* h = m->h;
@@ -110,32 +169,11 @@ int decode_step(const llama* m, int64_t token, int64_t pos)
             memcpy(m->kcache + at, k + a * hd, (size_t)hd * sizeof(float));
             memcpy(m->vcache + at, v + a * hd, (size_t)hd * sizeof(float));
         }
-        float* att = P[1].x;  /* attention output, (heads * head_dim), the o-projection's input */
-        for (int64_t a = 0; a < nh; a++) {
-            const float* qa = q + a * hd;
-            const float* kb = m->kcache + (l * nkv + a / grp) * S * hd;
-            const float* vb = m->vcache + (l * nkv + a / grp) * S * hd;
-            float mx = -INFINITY;
-            for (int64_t p = 0; p <= pos; p++) {
-                float d = 0.0f;
-                for (int64_t i = 0; i < hd; i++) d += qa[i] * kb[p * hd + i];
-                d *= scale;
-                m->scores[p] = d;
-                mx = d > mx ? d : mx;
-            }
-            double sum = 0.0;
-            for (int64_t p = 0; p <= pos; p++) {
-                m->scores[p] = expf(m->scores[p] - mx);
-                sum += m->scores[p];
-            }
-            const float inv = (float)(1.0 / sum);
-            float* o = att + a * hd;
-            for (int64_t i = 0; i < hd; i++) o[i] = 0.0f;
-            for (int64_t p = 0; p <= pos; p++) {
-                const float w = m->scores[p] * inv;
-                for (int64_t i = 0; i < hd; i++) o[i] += w * vb[p * hd + i];
-            }
-        }
+        /* attention output (heads * head_dim): the o-projection's input; heads on the pool */
+        attention_ctx ac = {m, q, P[1].x, l, pos};
+        const parallel_for_fn pf = (parallel_for_fn)m->pool;
+        if (!(pf && m->threads > 1 && pf(nh, attention_head, &ac, (int)m->threads) == 0))
+            for (int64_t a = 0; a < nh; a++) attention_head(&ac, a, 0);
         run(m, &P[1]);
         for (int64_t i = 0; i < D; i++) h[i] += P[1].y[i];
         rms_norm(h, m->ln2 + l * D, D, m->eps, P[2].x);
@@ -204,6 +242,7 @@ class _Llama(ctypes.Structure):
                 "pool",
             )
         ),  # fmt: skip
+        ("threads", ctypes.c_int64),
     ]
 
 
@@ -247,7 +286,7 @@ class DecodeDriver:
         ln1 = np.ascontiguousarray(np.stack([lay["ln1"] for lay in model.layers]), np.float32)
         ln2 = np.ascontiguousarray(np.stack([lay["ln2"] for lay in model.layers]), np.float32)
         h = np.zeros(D, np.float32)
-        scores = np.zeros(S, np.float32)
+        scores = np.zeros((nh, S), np.float32)
         if out.dtype != np.float32 or not out.flags.c_contiguous or out.size < D:
             raise ValueError(f"invalid out: need C-contiguous float32 with >= {D} entries")
         products = (_CProduct * (4 * L))()
@@ -272,6 +311,7 @@ class DecodeDriver:
             h.ctypes.data, scores.ctypes.data, out.ctypes.data,
             ctypes.cast(products, ctypes.c_void_p).value,
             parallel_for_address(),
+            int(model.threads),
         )  # fmt: skip
         # Everything the C side points into stays alive with the driver.
         self._keep = (model, ln1, ln2, h, scores, out, products)
