@@ -63,6 +63,7 @@ def test_bandwidth_table(ctx):
     assert row[4] == pytest.approx(WEIGHT_BYTES / 1e-4 / 1e9)
     assert row[6] == pytest.approx(WEIGHT_BYTES / 1e-4 / 1e9 / 20.0)
     assert table.rows[3][6] == pytest.approx(WEIGHT_BYTES / 5e-5 / 1e9 / 80.0)  # int8, cache
+    assert [r[7] for r in table.rows] == [None] * 4  # the goal is on the LLaMA-7B shapes only
     dram = [c for c in ctx.cases if c.label.endswith("(dram)")]
     assert all(s.params["dram"] and s.params["llc_bytes"] == 32 << 20 for s in dram[0].systems)
 
@@ -84,8 +85,10 @@ def test_smollm2_table_with_llama_cpp_unavailable(ctx):
     (table,) = ctx.report.tables
     assert "(unavailable)" in table.title
     decode, prompt = table.rows
-    assert decode == ["decode ms/token", None, pytest.approx(8.0), None, pytest.approx(40.0)]
-    assert prompt == ["prompt tokens/s", None, pytest.approx(1000.0), None, pytest.approx(250.0)]
+    assert decode == ["decode ms/token", None, pytest.approx(8.0), None, None,
+                      pytest.approx(40.0)]  # fmt: skip
+    assert prompt == ["prompt tokens/s", None, pytest.approx(1000.0), None, None,
+                      pytest.approx(250.0)]  # fmt: skip
     assert [c.label for c in ctx.cases] == ["SmolLM2-135M: decode", "SmolLM2-135M: prompt"]
     assert all(c.warmup == 1 and c.min_pass_s == 0 for c in ctx.cases)
     assert any("llama.cpp unavailable" in n for n in ctx.report.notes)
@@ -104,6 +107,18 @@ def test_random_table(ctx):
     assert ours["decode vs llama.cpp"] == pytest.approx(20 / 25)
     assert ours["prompt tokens/s"] == pytest.approx(40)
     assert ours["prompt vs llama.cpp"] == pytest.approx(2 / 25)
+    assert ours["goal (decode >= 1.0x)"] == "short by 20%"  # 0.8x of the 1.0x goal
+    assert llama["goal (decode >= 1.0x)"] is None
+
+
+def test_goal_says_met_or_by_how_much():
+    """Hand arithmetic: 0.8 of 1.0 is 20% short; 1.2 meets 1.0 and is 8% below the 1.3 aim."""
+    assert qb._goal(0.8, 1.0, 1.3) == "short by 20%"
+    assert qb._goal(1.2, 1.0, 1.3) == "met; 8% below the aim"
+    assert qb._goal(1.3, 1.0, 1.3) == "met, aim met"
+    assert qb._goal(0.68, 0.85) == "short by 20%"
+    assert qb._goal(0.9, 0.85) == "met"
+    assert qb._goal(None, 1.0) is None
 
 
 def test_run_without_llama_cpp_skips_the_random_table(ctx, monkeypatch):
