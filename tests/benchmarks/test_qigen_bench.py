@@ -32,8 +32,10 @@ def _plant(case, system):
              "ours M=32": 100e-6, "fp32 M=32": 150e-6}  # fmt: skip
     if name in times:
         return {"wall": [times[name]] * 3}
-    decode = {"ours": 8e-3, "ours in transformers": 40e-3, "llama.cpp Q4_0": 20e-3}
-    prompt = {"ours": 1e-3, "ours in transformers": 4e-3, "llama.cpp Q4_0": 2e-3}
+    decode = {"ours": 8e-3, "ours, AVX2 only": 10e-3, "ours in transformers": 40e-3,
+              "llama.cpp Q4_0": 20e-3}  # fmt: skip
+    prompt = {"ours": 1e-3, "ours, AVX2 only": 1.25e-3, "ours in transformers": 4e-3,
+              "llama.cpp Q4_0": 2e-3}  # fmt: skip
     table = decode if label.endswith("decode") else prompt
     return {"wall": [table.get(name, 25e-3)] * 2}
 
@@ -86,20 +88,31 @@ def test_smollm2_table_with_llama_cpp_unavailable(ctx):
     assert "(unavailable)" in table.title
     decode, prompt = table.rows
     assert decode == ["decode ms/token", None, pytest.approx(8.0), None, None,
-                      pytest.approx(40.0)]  # fmt: skip
+                      pytest.approx(10.0), None, None, pytest.approx(40.0)]  # fmt: skip
     assert prompt == ["prompt tokens/s", None, pytest.approx(1000.0), None, None,
-                      pytest.approx(250.0)]  # fmt: skip
+                      pytest.approx(800.0), None, None, pytest.approx(250.0)]  # fmt: skip
+    avx2 = [s for c in ctx.cases for s in c.systems if s.name == "ours, AVX2 only"]
+    assert len(avx2) == 2 and all(s.env == qb.AVX2_ONLY and s.ours for s in avx2)
+    assert all(s.env == {} for c in ctx.cases for s in c.systems if s.name != "ours, AVX2 only")
     assert [c.label for c in ctx.cases] == ["SmolLM2-135M: decode", "SmolLM2-135M: prompt"]
     assert all(c.warmup == 1 and c.min_pass_s == 0 for c in ctx.cases)
     assert any("llama.cpp unavailable" in n for n in ctx.report.notes)
 
 
-def test_random_table(ctx):
+@pytest.mark.parametrize("avx512", [True, False])
+def test_random_table(ctx, monkeypatch, avx512):
+    from mlroundup.utils import cpu
+
+    monkeypatch.setattr(cpu, "has_features", lambda features: avx512)
     qb._random_table(ctx, TINY)
     (table,) = ctx.report.tables
     rows = {r[0]: dict(zip(qb.RANDOM_COLUMNS, r, strict=True)) for r in table.rows}
     # bits per weight: 4 + a scale and a minimum per group (16 or 32 bits each)
-    assert [r["bits/weight"] for r in rows.values()] == [4.5, 5.0, 4.5, 4.5, 4.5]
+    assert [r["bits/weight"] for r in rows.values()] == [4.5, 5.0, 4.5, 4.5, 4.5] + [5.0] * avx512
+    avx2 = "ours 4-bit g32 float16 scales, int8 activations, AVX2 only"
+    assert (avx2 in rows) == avx512  # the AVX2-forced run, only where AVX-512 is there to disable
+    envs = {s.name: s.env for c in ctx.cases for s in c.systems}
+    assert all(env == (qb.AVX2_ONLY if n == avx2 else {}) for n, env in envs.items())
     llama = rows["llama.cpp Q4_0"]
     assert llama["ms/token"] == pytest.approx(20) and llama["decode vs llama.cpp"] == 1.0
     ours = rows["ours 4-bit g32 float16 scales, int8 activations"]

@@ -78,7 +78,7 @@ TORCH_COLUMNS = [
 ]  # fmt: skip
 SMOLLM2_COLUMNS = [
     "measure", "llama.cpp", "ours", "speed ratio (ours/llama.cpp)", "goal (decode >= 1.0x)",
-    "ours in transformers",
+    "ours AVX2 only", "AVX2 ratio", "AVX2 goal", "ours in transformers",
 ]  # fmt: skip
 RANDOM_COLUMNS = [
     "system", "bits/weight", "ms/token", "tokens/s", "decode vs llama.cpp",
@@ -107,6 +107,13 @@ SIDES_NOTE = (
     "sleep); the weight stream prefetched 2 KB ahead; QKV and gate/up fused into one product "
     "each; KV cache float32."
 )
+
+
+#: The environment of "AVX2 only" systems: our kernels' AVX-512 paths disabled (the CPU looks
+#: AVX2-only to mlroundup; llama.cpp keeps the build it has).
+AVX2_ONLY = {"MLROUNDUP_DISABLE_CPU_FEATURES": "avx512*"}
+#: Suffix of our systems run with :data:`AVX2_ONLY`.
+AVX2_LABEL = ", AVX2 only"
 
 
 def _goal(x: float | None, goal: float, aim: float | None = None) -> str | None:
@@ -454,12 +461,14 @@ def _torch_table(ctx: BenchContext, s: Settings) -> None:
 
 def _model_cases(ctx: BenchContext, label: str, systems: list[tuple[str, str, dict, bool]],
                  repeats: int) -> dict[str, Any]:  # fmt: skip
-    """One case per phase over ``(name, setup, params, ours)``; the two results by phase."""
+    """One case per phase over ``(name, setup, params, ours)``; the two results by phase. A
+    system whose name ends in :data:`AVX2_LABEL` runs with :data:`AVX2_ONLY`."""
     out = {}
     for phase in ("decode", "prompt"):
         out[phase] = ctx.measure(Case(
             f"{label}: {phase}",
-            [System(name, f"{__name__}:{setup}", {**params, "phase": phase}, ours=ours)
+            [System(name, f"{__name__}:{setup}", {**params, "phase": phase}, ours=ours,
+                    env=AVX2_ONLY if name.endswith(AVX2_LABEL) else {})
              for name, setup, params, ours in systems],
             threads=ctx.threads, repeats=repeats, warmup=1, min_pass_s=0.0, timeout_s=1800.0,
         ))  # fmt: skip
@@ -471,6 +480,7 @@ def _smollm2_table(ctx: BenchContext, s: Settings) -> dict[str, Any]:
     res = _model_cases(ctx, "SmolLM2-135M", [
         ("llama.cpp", "smollm2_setup", {**p, "side": "llama.cpp"}, False),
         ("ours", "smollm2_setup", {**p, "side": "ours"}, True),
+        ("ours" + AVX2_LABEL, "smollm2_setup", {**p, "side": "ours"}, True),
         ("ours in transformers", "smollm2_setup", {**p, "side": "ours in transformers"}, True),
     ], s.model_repeats)  # fmt: skip
     dec, pro = res["decode"], res["prompt"]
@@ -484,12 +494,13 @@ def _smollm2_table(ctx: BenchContext, s: Settings) -> dict[str, Any]:
         return None if not v else 1.0 / v
 
     version = dec["llama.cpp"].info.get("llama_cpp") or "(unavailable)"
-    x = dec.ratio("llama.cpp", "ours")
+    x, a2 = dec.ratio("llama.cpp", "ours"), "ours" + AVX2_LABEL
+    x2 = dec.ratio("llama.cpp", a2)
     rows = [
         ["decode ms/token", ms("llama.cpp"), ms("ours"), x, _goal(x, DECODE_GOAL, DECODE_AIM),
-         ms("ours in transformers")],
+         ms(a2), x2, _goal(x2, DECODE_GOAL, DECODE_AIM), ms("ours in transformers")],
         ["prompt tokens/s", tps("llama.cpp"), tps("ours"), pro.ratio("llama.cpp", "ours"), None,
-         tps("ours in transformers")],
+         tps(a2), pro.ratio("llama.cpp", a2), None, tps("ours in transformers")],
     ]  # fmt: skip
     ctx.table(
         f"SmolLM2-135M: llama.cpp {version} (Q4_1, output Q8_0) vs ours (4-bit group 32 with "
@@ -507,13 +518,17 @@ def _smollm2_table(ctx: BenchContext, s: Settings) -> dict[str, Any]:
             "the prompt's integer GEMM and, where the autotuner finds it faster, in decoding "
             "GEMVs, as llama.cpp does); 'ours in transformers': the same weights as QuantLinear "
             "layers (float activations) inside transformers' forward, whose per-module Python "
-            "overhead dominates at 135M. " + SIDES_NOTE
+            "overhead dominates at 135M. 'ours AVX2 only': ours in a process started with "
+            "MLROUNDUP_DISABLE_CPU_FEATURES='avx512*' (our AVX2 kernels; llama.cpp keeps its "
+            "AVX-512 build). " + SIDES_NOTE
         ),
     )
     return res
 
 
 def _random_table(ctx: BenchContext, s: Settings) -> None:
+    from mlroundup.utils.cpu import has_features
+
     shape = _shape(s.random_model)
     p = {"model": s.random_model, "n_prompt": s.random_prompt, "n_decode": s.random_decode}
     systems = [("llama.cpp Q4_0", "random_model_setup", p, False)]
@@ -522,6 +537,12 @@ def _random_table(ctx: BenchContext, s: Settings) -> None:
         label = (f"ours 4-bit g{g} {sd} scales, "
                  + ("int8 activations" if int8 else "float activations"))  # fmt: skip
         bits[label] = 4 + 2 * (16 if sd == "float16" else 32) / g  # codes + scale + minimum
+        systems.append((label, "random_model_setup",
+                        {**p, "group_size": g, "scale_dtype": sd, "int8": int8}, True))  # fmt: skip
+    if has_features(("avx512f",)):  # the same CPU seen as AVX2-only: our AVX2 kernels
+        g, sd, int8 = RANDOM_FORMATS[0]
+        label = systems[1][0] + AVX2_LABEL
+        bits[label] = bits[systems[1][0]]
         systems.append((label, "random_model_setup",
                         {**p, "group_size": g, "scale_dtype": sd, "int8": int8}, True))  # fmt: skip
     res = _model_cases(ctx, shape.name, systems, s.model_repeats)
@@ -549,7 +570,9 @@ def _random_table(ctx: BenchContext, s: Settings) -> None:
             "activations': float GEMM and GEMV (exact activations). A scale and a minimum per "
             "group cost 2 x 16/g bits per weight in float16, 2 x 32/g in float32 (Q4_0: one "
             "float16 scale per 32, 0.5), so g64 float16 and g128 float32 match Q4_0's 4.5 bits. "
-            "Goal: decode >= 1.0x llama.cpp at matched bits (aim 1.3x). " + SIDES_NOTE
+            "Goal: decode >= 1.0x llama.cpp at matched bits (aim 1.3x). ', AVX2 only': ours in "
+            "a process started with MLROUNDUP_DISABLE_CPU_FEATURES='avx512*' (shown on AVX-512 "
+            "CPUs). " + SIDES_NOTE
         ),
     )
 
