@@ -595,7 +595,9 @@ def run(ctx: BenchContext) -> None:
     ctx.note(
         f"CPU {cpu_model()} [{' '.join(kernel_features())}], {ctx.threads} threads for every "
         "side; no side is given an environment variable (OMP_WAIT_POLICY included) beyond the "
-        "user's."
+        "user's, except our ', AVX2 only' systems (MLROUNDUP_DISABLE_CPU_FEATURES='avx512*'). "
+        "A shared machine slows llama.cpp's polling threads far more than ours (its barriers "
+        "wait for a descheduled thread); compare ratios measured on a quiet one."
     )
 
 
