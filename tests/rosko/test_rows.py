@@ -30,7 +30,7 @@ def _widths(isa):
 
 @pytest.mark.parametrize("isa", RUNNABLE)
 def test_rows_match_scipy_on_odd_shapes(isa, monkeypatch):
-    monkeypatch.setattr(matmul, "WORK_PER_THREAD", 1)  # let small products use every thread
+    monkeypatch.setattr(matmul, "ROW_SECONDS_PER_THREAD", 1e-30)  # small products: every thread
     rng = np.random.default_rng(11)
     for m, k, density in [(1, 1, 1.0), (7, 5, 0.5), (67, 131, 0.1), (130, 257, 0.02)]:
         a = _random(m, k, density, seed=m)
@@ -41,6 +41,8 @@ def test_rows_match_scipy_on_odd_shapes(isa, monkeypatch):
             for threads in (1, 2, 3):
                 plan = spmm_plan(w, n, isa=isa, threads=threads, path="rows")
                 assert plan.path == "rows" and plan.threads == min(threads, m)
+                tasks = 1 if plan.threads == 1 else min(m, matmul.TASKS_PER_THREAD * plan.threads)
+                assert plan.split.size == tasks + 1 and plan.split[-1] == m
                 _assert_close(spmm(w, b, isa=isa, threads=threads, path="rows"), ref, a, b)
 
 

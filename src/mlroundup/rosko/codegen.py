@@ -13,8 +13,9 @@ The generated translation unit holds
   accumulating into row ``row`` of an ``MR x NR`` C tile kept in L1. Empty columns of the tile cost
   nothing: the matching rows of B are never loaded (the paper's "row skipping");
 * the entry point ``rosko_f32_nr{NR}__{isa}``: the BLIS loop nest around it (loop 5 JC over NC, loop 4 PC over KC, loop 3 IC
-  over MC, loop 2 JR over NR, loop 1 IR over MR), with loop 3 split across threads by
-  row panels of balanced nonzero counts. The threads are the shared persistent pool's
+  over MC, loop 2 JR over NR, loop 1 IR over MR), with loop 3 split into tasks of row panels
+  of balanced nonzero counts (a few per thread, so a thread that starts late, on a busy
+  machine, still finds tasks to take). The threads are the shared persistent pool's
   (:mod:`mlroundup.kernels.pool`), reached through the ``mlr_parallel_for`` pointer the caller
   passes: one parallel step packs B, a second computes (a NULL pointer runs both serially).
 
@@ -38,7 +39,7 @@ from mlroundup.kernels.pool import C_DECLARATIONS as POOL_DECLARATIONS
 #: Most rows an A tile may have (the row-in-tile field of a packed index is 8 bits).
 MR_MAX = 255
 
-TEMPLATE_VERSION = 3
+TEMPLATE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -269,23 +270,23 @@ static void compute_task(void *ctx, int64_t i, int worker) {{
     compute(P->job, P->lo, P->hi);
 }}
 
-/* Run tasks [0, nt) of fn on the pool (pf), or here one after another without one. */
-static void run(mlr_parallel_for_fn pf, mlr_task_fn fn, part_t *parts, int nt) {{
-    if (pf && nt > 1 && pf(nt, fn, parts, nt) == 0) return;
+/* Run tasks [0, nt) of fn on `threads` threads of the pool (pf), or here without one. */
+static void run(mlr_parallel_for_fn pf, mlr_task_fn fn, part_t *parts, int nt, int threads) {{
+    if (pf && nt > 1 && threads > 1 && pf(nt, fn, parts, threads) == 0) return;
     for (int i = 0; i < nt; ++i) fn(parts, i, 0);
 }}
 
 /* C (M, N) = A (packed) @ B (K, N). bp: scratch for packed B panels, or NULL to read B in place
- * (row-major B with N a multiple of NR). panel_split: (nt + 1,) row-panel boundaries per thread.
- * pf: the worker pool's mlr_parallel_for, or NULL to run on the calling thread alone.
+ * (row-major B with N a multiple of NR). panel_split: (nt + 1,) row-panel boundaries per task.
+ * pf: the worker pool's mlr_parallel_for (on `threads` threads), or NULL: the calling thread.
  * Returns 0, or -1 on bad arguments. */
 int {name}(const float *val, const uint32_t *idx, const int64_t *tile_ptr,
            int64_t m, int64_t k, int64_t n, int64_t mr, int64_t kc,
            int64_t n_panels, int64_t n_kb,
            const float *b, int64_t b_rs, int64_t b_cs, float *bp,
            float *c, int64_t ldc, int64_t mc_panels, int64_t nc,
-           const int64_t *panel_split, int nt, mlr_parallel_for_fn pf) {{
-    if (mr < 1 || mr > MR_MAX || kc < 1 || nt < 1 || nt > 64 || mc_panels < 1 || nc < NR
+           const int64_t *panel_split, int nt, int threads, mlr_parallel_for_fn pf) {{
+    if (mr < 1 || mr > MR_MAX || kc < 1 || nt < 1 || nt > 64 || threads < 1 || mc_panels < 1 || nc < NR
         || nc % NR != 0)
         return -1;
     if (m == 0 || n == 0) return 0;
@@ -303,8 +304,8 @@ int {name}(const float *val, const uint32_t *idx, const int64_t *tile_ptr,
         parts[i].b_lo = nbp * i / nt; parts[i].b_hi = nbp * (i + 1) / nt;
         parts[i].lo = panel_split[i]; parts[i].hi = panel_split[i + 1];
     }}
-    if (bp) run(pf, pack_task, parts, nt);  /* all of B is packed before any row panel starts */
-    run(pf, compute_task, parts, nt);
+    if (bp) run(pf, pack_task, parts, nt, threads);  /* all of B packed before any row panel */
+    run(pf, compute_task, parts, nt, threads);
     return 0;
 }}
 """
@@ -314,7 +315,7 @@ int {name}(const float *val, const uint32_t *idx, const int64_t *tile_ptr,
 # The row path: CSR-like traversal over the full width of C, for few nonzeros per row.
 
 #: Version of the row-path template (:func:`generate_rows`).
-ROWS_TEMPLATE_VERSION = 1
+ROWS_TEMPLATE_VERSION = 2
 
 
 def row_vectors(isa: Isa) -> int:
@@ -379,7 +380,7 @@ def generate_rows(isa: Isa, vectors: int) -> str:
     powers of two below ``vectors``), then a scalar tail. Only rows of B that hold a nonzero's
     column are read, which is row skipping taken to whole rows of C: worth it when rows have
     few nonzeros (:func:`mlroundup.rosko.tiling.choose_path`). Rows are split across the shared
-    pool's threads in contiguous ranges given by the caller.
+    pool's threads in contiguous ranges (tasks) given by the caller.
 
     Raises
     ------
@@ -425,7 +426,8 @@ typedef struct {{
 }} rjob_t;
 
 {blocks}
-/* Rows [r0, r1) of C. */
+/* Rows [r0, r1) of C, each over the full N in one pass (measured: passes over column chunks
+ * whose B columns fit in L2 were 5-40% slower on this Xeon, even where all of B does not fit). */
 static void rows(const rjob_t *J, int64_t r0, int64_t r1) {{
     const int32_t *col = J->col; const float *val = J->val;
     const float *b = J->b; const int64_t ldb = J->ldb, n = J->n;
@@ -455,15 +457,15 @@ static void rows_task(void *ctx, int64_t i, int worker) {{
 }}
 
 /* C (M, N) = A (CSR: indptr (M+1,), col (nnz,), val (nnz,)) @ B (K, N), B row stride ldb >= 0.
- * row_split: (nt + 1,) row boundaries per task; pf: the pool's mlr_parallel_for, or NULL to run
- * on the calling thread. Returns 0, or -1 on bad arguments. */
+ * row_split: (nt + 1,) row boundaries per task; pf: the pool's mlr_parallel_for (on `threads`
+ * threads), or NULL to run on the calling thread. Returns 0, or -1 on bad arguments. */
 int {name}(const int64_t *indptr, const int32_t *col, const float *val, int64_t m, int64_t n,
            const float *b, int64_t ldb, float *c, int64_t ldc,
-           const int64_t *row_split, int nt, mlr_parallel_for_fn pf) {{
-    if (m < 0 || n < 0 || nt < 1 || ldc < n || ldb < 0) return -1;
+           const int64_t *row_split, int nt, int threads, mlr_parallel_for_fn pf) {{
+    if (m < 0 || n < 0 || nt < 1 || threads < 1 || ldc < n || ldb < 0) return -1;
     if (m == 0 || n == 0) return 0;
     rjob_t J = {{indptr, col, val, m, n, b, ldb, c, ldc, row_split}};
-    if (pf && nt > 1 && pf(nt, rows_task, &J, nt) == 0) return 0;
+    if (pf && nt > 1 && threads > 1 && pf(nt, rows_task, &J, threads) == 0) return 0;
     for (int i = 0; i < nt; ++i) rows_task(&J, i, 0);
     return 0;
 }}

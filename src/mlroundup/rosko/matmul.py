@@ -50,6 +50,15 @@ _MAX_THREADS = 64
 #: does not speed up (measured on 2048 x 2048 at 99.9% x 256: 0.32 ms on one thread, 0.37 on two).
 WORK_PER_THREAD = 1 << 21
 
+#: Row path: one more thread per this many seconds of modelled one-thread time (the pool's
+#: dispatch costs a few microseconds; measured on this Xeon, a second thread still paid at 30 us:
+#: SmolLM2 ffn_down at 99.9% x 256, 0.034 -> 0.029 ms).
+ROW_SECONDS_PER_THREAD = 15e-6
+
+#: Tasks per thread a multi-threaded call is split into: the pool's threads claim tasks one at a
+#: time, so a thread that starts late (a busy machine) still takes its share of the remaining ones.
+TASKS_PER_THREAD = 4
+
 #: Pack B into panels when its rows are used by at least this many nonzeros each, on average.
 PACK_B_MIN_USES = 4.0
 
@@ -87,7 +96,7 @@ def kernel(isa: str, nr: int, prefetch: int = 0) -> Any:
     fn = getattr(lib, name)
     i64, vp = ctypes.c_int64, ctypes.c_void_p
     fn.argtypes = [vp, vp, vp, i64, i64, i64, i64, i64, i64, i64,
-                   vp, i64, i64, vp, vp, i64, i64, i64, vp, ctypes.c_int, vp]  # fmt: skip
+                   vp, i64, i64, vp, vp, i64, i64, i64, vp, ctypes.c_int, ctypes.c_int, vp]  # fmt: skip
     fn.restype = ctypes.c_int
     return fn
 
@@ -101,7 +110,7 @@ def rows_kernel(isa: str) -> Any:
     lib = load_library(generate_rows(spec, vectors), name, spec.flags)
     fn = getattr(lib, name)
     i64, vp = ctypes.c_int64, ctypes.c_void_p
-    fn.argtypes = [vp, vp, vp, i64, i64, vp, i64, vp, i64, vp, ctypes.c_int, vp]
+    fn.argtypes = [vp, vp, vp, i64, i64, vp, i64, vp, i64, vp, ctypes.c_int, ctypes.c_int, vp]
     fn.restype = ctypes.c_int
     return fn
 
@@ -268,7 +277,7 @@ def spmm(
         rc = rows_kernel(spec.name)(
             indptr.ctypes.data, cols.ctypes.data, vals.ctypes.data, m, n,
             b.ctypes.data, b.strides[0] // 4, out.ctypes.data, n,
-            plan.split.ctypes.data, plan.threads, pf,
+            plan.split.ctypes.data, plan.split.size - 1, plan.threads, pf,
         )  # fmt: skip
         if rc != 0:
             raise ValueError(f"row kernel rejected its arguments (B strides {b.strides})")
@@ -283,7 +292,7 @@ def spmm(
         m, k, n, a.mr, a.kc, a.n_panels, a.n_kb,
         b.ctypes.data, b.strides[0] // 4, b.strides[1] // 4, bp_ptr,
         out.ctypes.data, n, sizes.mc // a.mr, sizes.nc,
-        plan.split.ctypes.data, plan.threads, pf,
+        plan.split.ctypes.data, plan.split.size - 1, plan.threads, pf,
     )  # fmt: skip
     if rc != 0:
         raise ValueError(f"kernel rejected its arguments (tile sizes {sizes})")
@@ -304,7 +313,8 @@ class Plan:
     isa : str
         Kernel instruction set.
     threads : int
-        Threads used (the request, capped by the work: one per :data:`WORK_PER_THREAD`).
+        Threads used (the request, capped by the work: tiles, one per :data:`WORK_PER_THREAD`;
+        rows, one per :data:`ROW_SECONDS_PER_THREAD` of modelled time).
     sizes : BlockSizes
         Tile sizes (tile path; the row path ignores them).
     pack_b : bool
@@ -312,7 +322,8 @@ class Plan:
     prefetch : int
         Prefetch distance of the tile microkernel (0: none).
     split : ndarray of int64
-        Per thread, the boundaries of its row panels (tiles) or rows (rows).
+        Boundaries of the tasks' row panels (tiles) or rows (rows): one task for one thread,
+        else up to :data:`TASKS_PER_THREAD` per thread, claimed from the pool as threads free up.
     model_seconds : dict of str to float
         Each path's modelled one-thread time (:func:`mlroundup.rosko.tiling.path_seconds`).
     reason : str
@@ -338,6 +349,11 @@ class Plan:
             return head
         s = self.sizes
         return f"{head}, mr={s.mr} nr={s.nr} kc={s.kc} mc={s.mc} nc={s.nc}, pack_b={self.pack_b}"
+
+
+def _tasks(threads: int, units: int) -> int:
+    """Tasks to split ``units`` rows or row panels into on ``threads`` threads (at most 64)."""
+    return 1 if threads == 1 else int(min(units, TASKS_PER_THREAD * threads, 64))
 
 
 def _row_split(row_nnz: np.ndarray, n_threads: int, row_cost: float) -> np.ndarray:
@@ -367,17 +383,17 @@ def _plan(a, n, threads, isa, nr, mc, nc, pack_b, in_place, path):
     if chosen == "rows":
         if k >= 2**31:
             raise ValueError(f"path='rows' needs K < 2**31, got K={k}")
-        work = a.nnz * n + m * n
-        threads = int(max(1, min(threads, m, work // WORK_PER_THREAD)))
+        threads = int(max(1, min(threads, m, est["rows"] // ROW_SECONDS_PER_THREAD)))
         costs = PATH_COSTS[isa]
-        split = _row_split(np.diff(_csr(a)[0]), threads, costs.c_rows / costs.row_in_l2)
+        row_cost = costs.c_rows / costs.row_in_l2  # writing a row of C, in nonzeros' time
+        split = _row_split(np.diff(_csr(a)[0]), _tasks(threads, m), row_cost)
         return Plan("rows", isa, threads, sizes, False, 0, split, est, reason)
     if pack_b is None:
         pack_b = a.nnz >= PACK_B_MIN_USES * k
     packs_b = bool(pack_b or not in_place or n % sizes.nr)
     work = a.nnz * n + m * n + (k * n if packs_b else 0)
     threads = int(max(1, min(threads, a.n_panels, work // WORK_PER_THREAD)))
-    split = _panel_split(a.panel_nnz, a.mr, threads)
+    split = _panel_split(a.panel_nnz, a.mr, _tasks(threads, a.n_panels))
     prefetch = choose_prefetch(a.density, a.mr)
     return Plan("tiles", isa, threads, sizes, packs_b, prefetch, split, est, reason)
 

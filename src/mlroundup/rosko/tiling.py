@@ -190,18 +190,18 @@ class PathCosts:
     c_rows: float
 
 
-#: Measured on an Intel Xeon (Sapphire Rapids, 48 KiB L1d, 2 MiB L2), one thread, by fitting the
-#: model of :func:`choose_path` to both paths' times on 2048 x 2048 random and SmolLM2-135M
-#: ffn_up/ffn_down problems times 256 columns at 70-99.9% sparsity (``tile_update`` from 70%,
-#: ``tile_fill`` from 99%, ``c_*`` from 99.9%, where C dominates; ``row_in_l2`` from the layers at 70%, ``row_beyond_l2``
-#: from the random problem at 98-99%, the sparsities where the choice is close). AVX-512's
-#: tile updates cost more per column than AVX2's halved width would suggest (store-forwarding
-#: chains of 64-byte stores), which is why the row path pays off earlier on AVX2. The portable
-#: path uses AVX2's costs (both are vector loops; only the ratio of the two paths matters).
+#: Fitted on an Intel Xeon (Sapphire Rapids, 48 KiB L1d, 2 MiB L2): non-negative least squares,
+#: relative errors, of :func:`path_seconds` to both paths' one-thread CPU times (best of 5) on
+#: 2048 x 2048 random and SmolLM2-135M ffn_up (1536 x 576) and ffn_down (576 x 1536) problems
+#: times 256 columns at 70, 80, 90, 95, 98, 99 and 99.9% sparsity, the ISA forced each way. With
+#: these costs the model picked the faster path in 17 of 21 problems on AVX-512 and 15 of 21 on
+#: AVX2; where it missed, the other path was at most 1.23x faster (AVX-512 ffn_down at 90%:
+#: 1.46x; timed on a machine shared with other jobs, so single points are noisy). The portable path uses AVX2's costs (both are vector
+#: loops; only the ratio of the two paths matters).
 PATH_COSTS: dict[str, PathCosts] = {
-    "avx512": PathCosts(0.036, 0.014, 0.052, 0.060, 0.66, 0.32),
-    "avx2": PathCosts(0.042, 0.021, 0.038, 0.052, 0.54, 0.30),
-    "portable": PathCosts(0.042, 0.021, 0.038, 0.052, 0.54, 0.30),
+    "avx512": PathCosts(0.0322, 0.0475, 0.0368, 0.0638, 0.268, 0.179),
+    "avx2": PathCosts(0.0411, 0.0461, 0.0454, 0.0505, 0.429, 0.296),
+    "portable": PathCosts(0.0411, 0.0461, 0.0454, 0.0505, 0.429, 0.296),
 }
 
 
