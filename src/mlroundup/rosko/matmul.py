@@ -197,8 +197,9 @@ def spmm(
     isa : {"avx512", "avx2", "portable"}, optional
         Kernel instruction set; default: the most capable one this CPU runs.
     threads : int, optional
-        Most threads to use; default :func:`default_threads`. Small products use fewer (one per
-        :data:`WORK_PER_THREAD` units of work). The threads are the shared persistent pool's
+        Most threads to use; default :func:`default_threads`. Small products use fewer (tiles: one
+        per :data:`WORK_PER_THREAD` units of work; rows: one per :data:`ROW_SECONDS_PER_THREAD`
+        of modelled time). The threads are the shared persistent pool's
         (:mod:`mlroundup.kernels.pool`): started once, kept, asleep while idle.
     nr, mc, nc : int, optional
         Override the analytical model's tile sizes (for the autotuner and ablations).
