@@ -124,16 +124,6 @@ def test_random_table(ctx, monkeypatch, avx512):
     assert llama["goal (decode >= 1.0x)"] is None
 
 
-def test_goal_says_met_or_by_how_much():
-    """Hand arithmetic: 0.8 of 1.0 is 20% short; 1.2 meets 1.0 and is 8% below the 1.3 aim."""
-    assert qb._goal(0.8, 1.0, 1.3) == "short by 20%"
-    assert qb._goal(1.2, 1.0, 1.3) == "met; 8% below the aim"
-    assert qb._goal(1.3, 1.0, 1.3) == "met, aim met"
-    assert qb._goal(0.68, 0.85) == "short by 20%"
-    assert qb._goal(0.9, 0.85) == "met"
-    assert qb._goal(None, 1.0) is None
-
-
 def test_run_without_llama_cpp_skips_the_random_table(ctx, monkeypatch):
     import importlib.util
 

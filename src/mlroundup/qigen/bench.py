@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlroundup.benchmarks import Bench, BenchContext
+from mlroundup.benchmarks.goals import goal_status
 from mlroundup.benchmarks.harness import Case, System, Unavailable, Workload
 
 __all__ = ["BENCH", "SETTINGS", "Settings"]
@@ -114,17 +115,6 @@ SIDES_NOTE = (
 AVX2_ONLY = {"MLROUNDUP_DISABLE_CPU_FEATURES": "avx512*"}
 #: Suffix of our systems run with :data:`AVX2_ONLY`.
 AVX2_LABEL = ", AVX2 only"
-
-
-def _goal(x: float | None, goal: float, aim: float | None = None) -> str | None:
-    """``"met"`` (with ``"aim met"`` when ``x >= aim``), or how far ``x`` falls short."""
-    if x is None:
-        return None
-    if x < goal:
-        return f"short by {100 * (1 - x / goal):.0f}%"
-    if aim is None:
-        return "met"
-    return "met, aim met" if x >= aim else f"met; {100 * (1 - x / aim):.0f}% below the aim"
 
 
 # --- setups: each runs in the child process of its side ---------------------------------------
@@ -402,7 +392,7 @@ def _bandwidth_table(ctx: BenchContext, s: Settings) -> None:
                 gbps = r.info["weight_bytes"] / t / 1e9
                 frac = None if not bw[where] else gbps / bw[where]
                 fractions[(name, where, kind)] = frac
-                goal = (_goal(frac, BANDWIDTH_GOAL)
+                goal = (goal_status(frac, BANDWIDTH_GOAL)
                         if where == "dram" and name.startswith("llama7b") else None)  # fmt: skip
                 rows.append([name, where, r.info["kernel"], 1e3 * t, gbps, bw[where], frac, goal])
     goal = [f"{name} {kind}: {f:.2f}" for (name, where, kind), f in fractions.items()
@@ -497,8 +487,8 @@ def _smollm2_table(ctx: BenchContext, s: Settings) -> dict[str, Any]:
     x, a2 = dec.ratio("llama.cpp", "ours"), "ours" + AVX2_LABEL
     x2 = dec.ratio("llama.cpp", a2)
     rows = [
-        ["decode ms/token", ms("llama.cpp"), ms("ours"), x, _goal(x, DECODE_GOAL, DECODE_AIM),
-         ms(a2), x2, _goal(x2, DECODE_GOAL, DECODE_AIM), ms("ours in transformers")],
+        ["decode ms/token", ms("llama.cpp"), ms("ours"), x, goal_status(x, DECODE_GOAL, DECODE_AIM),
+         ms(a2), x2, goal_status(x2, DECODE_GOAL, DECODE_AIM), ms("ours in transformers")],
         ["prompt tokens/s", tps("llama.cpp"), tps("ours"), pro.ratio("llama.cpp", "ours"), None,
          tps(a2), pro.ratio("llama.cpp", a2), None, tps("ours in transformers")],
     ]  # fmt: skip
@@ -554,7 +544,7 @@ def _random_table(ctx: BenchContext, s: Settings) -> None:
         peer = name == "llama.cpp Q4_0"
         rows.append([
             name, bits[name], None if t is None else 1e3 * t, None if not t else 1 / t, x,
-            None if peer else _goal(x, DECODE_GOAL, DECODE_AIM), None if not tp else 1 / tp,
+            None if peer else goal_status(x, DECODE_GOAL, DECODE_AIM), None if not tp else 1 / tp,
             _ratio(pro.median("llama.cpp Q4_0"), tp),
         ])  # fmt: skip
     ctx.table(

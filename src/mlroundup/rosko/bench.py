@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlroundup.benchmarks import Bench, BenchContext
+from mlroundup.benchmarks.goals import goal_status
 from mlroundup.benchmarks.harness import Case, System, Unavailable, Workload
 
 
@@ -149,12 +150,6 @@ MKL_GOALS = ((90.0, 1.5), (70.0, 1.0))
 DENSE_GOAL_SPARSITY = 75.0
 
 
-def _short(x: float, goal: float) -> str:
-    """``"met"``, or how far ``x`` falls short of ``goal`` (> 1x when the goal is 1, else >=)."""
-    met = x >= goal if goal > 1 else x > goal
-    return "met" if met else f"short by {100 * (1 - x / goal):.0f}%"
-
-
 def _goal_notes(points: list[tuple[float, float | None, float | None]]) -> str:
     """Goal checks over ``(sparsity %, x mkl, x dense)`` points: MKL ratios by sparsity band
     (with the worst sparsity and how far short of the goal), and the sparsities from the dense
@@ -166,7 +161,7 @@ def _goal_notes(points: list[tuple[float, float | None, float | None]]) -> str:
             x, s = min(band)
             cmp = f"goal {goal:g}x" if goal > 1 else "goal > 1x"
             notes.append(f"min speedup over MKL at >= {lo:g}% sparsity: {x:.2f}x at {s:g}% "
-                         f"({cmp}: {_short(x, goal)})")  # fmt: skip
+                         f"({cmp}: {goal_status(x, goal, strict=goal <= 1)})")  # fmt: skip
     beat = sorted(s for s, _, d in points if d is not None and d > 1)
     notes.append(
         f"faster than dense BLAS from {beat[0]}% sparsity (lowest in the sweep where it wins)"
