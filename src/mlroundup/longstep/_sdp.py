@@ -15,7 +15,8 @@ gives :math:`u = g_j`, :math:`v = x_i - x_j`, :math:`w = g_i - g_j`, :math:`c = 
 solver.  With the Nesterov-Todd scaling :math:`W_k(Z) = r_k^\top Z r_k` of block
 :math:`k`, the reduced KKT matrix is
 :math:`H = G_l^\top D^{-2} G_l + \sum_k [\langle T_k(A_p), T_k(A_q)\rangle]_{pq}` with
-:math:`T_k(Z) = r_k^{-1\top}\!\!\!\ ^\top Z\, r_k^{-1\top}` (CVXOPT's ``rti``).  A congruence maps
+:math:`T_k(Z) = \mathrm{rti}_k^\top Z\, \mathrm{rti}_k`, :math:`\mathrm{rti}_k = r_k^{-\top}`
+(CVXOPT's ``rti``).  A congruence maps
 :math:`\operatorname{sym}(uv^\top) + c\,ww^\top` to the same form in the scaled vectors
 :math:`\tilde u = \mathrm{rti}^\top u` etc., so with the Gram blocks
 :math:`UU = \tilde U^\top \tilde U, \dots`
@@ -26,7 +27,10 @@ solver.  With the Nesterov-Todd scaling :math:`W_k(Z) = r_k^\top Z r_k` of block
 
 which costs :math:`O(n^2 m + m^2 n)` per block instead of the :math:`O(m\,n^3)` (or
 :math:`O(m^2 n^2)`) of a dense assembly, for :math:`m` columns of order :math:`n`.  The
-equalities are eliminated by a Schur complement on :math:`A H^{-1} A^\top`.
+equalities are eliminated on a null-space basis
+:math:`P = [I; -A_B^{-1} A_N]` (basic columns from a pivoted QR of :math:`A`) and
+:math:`P^\top H P` is factored by Cholesky; all iteration linear algebra uses NumPy's BLAS
+only (alternating with SciPy's separately bundled OpenBLAS slowed each call many times).
 
 References
 ----------
@@ -186,8 +190,8 @@ def solve_lowrank_conelp(
     Notes
     -----
     The KKT system is solved as described in the module docstring: the dense reduced
-    matrix ``H`` (``nx x nx``) is factored by Cholesky and the equalities are eliminated
-    through ``A H^{-1} A^T``; a KKT matrix that has lost definiteness through rounding makes
+    matrix ``H`` (``nx x nx``) is restricted to the null space of ``A`` and factored by
+    Cholesky; a KKT matrix that has lost definiteness through rounding makes
     CVXOPT stop with its current iterate (status ``"unknown"``), which the caller judges
     by the returned residuals.
     """
