@@ -29,9 +29,10 @@ GRIMMER = Paper(
 #: Grimmer (2023), Table 1: the certified rate constant of each straightforward pattern length t.
 #: Quick scale certifies t <= 31 on all pairs; t = 63 runs at --scale paper on the hierarchical
 #: pair support (certificate.hierarchical_support: 1096 of 4032 iterate pairs; about 70 s of CPU
-#: on 2 cores, where all pairs took about 7 minutes).  t = 127 is not attempted: on the
-#: hierarchical support (2696 pairs, two 129 x 129 PSD blocks) neither Clarabel nor the structured
-#: CVXOPT solve finished within 15 minutes here; its metric stays "not measured".
+#: on 2 cores, SDP included, exact check a few seconds; the SDP on all pairs costs about the same
+#: with Clarabel, whose time goes into the two 65 x 65 PSD cones).  t = 127 is not attempted: on the
+#: hierarchical support (2696 pairs, two 129 x 129 PSD blocks) the structured CVXOPT solve had not
+#: finished after 20 minutes of CPU here (Clarabel not tried); its metric stays "not measured".
 _CERT_T_PUBLISHED = (2, 3, 7, 15, 31, 63, 127)
 _RHO = 1.0 + math.sqrt(2.0)
 
