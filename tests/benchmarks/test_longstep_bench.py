@@ -69,3 +69,22 @@ def test_an_unavailable_solver_is_not_started_again(monkeypatch):
     lb.run(ctx)
     assert [s.name for s in ctx.cases[1].systems] == ["ours", "PEPit-CLARABEL"]
     assert "n=5: PEPit-CVXOPT not run (stopped or unavailable at n=3)" in ctx.report.tables[0].note
+
+
+def test_goals_line_from_planted_rows():
+    """Oracle: the goals of issue 18 (>= 10x at n = 63, n = 127 under 120 s, status optimal)
+    judged by hand on planted rows: 12.5x met, 130 s NOT met, '>3.0' (PEPit stopped) not a
+    verdict, a missing row not measured."""
+
+    def row(n, t, status, ratio):
+        r = dict.fromkeys(lb.COLUMNS)
+        r.update({"n": n, "ours (s)": t, "status": status, "ratio Clarabel": ratio})
+        return [r[c] for c in lb.COLUMNS]
+
+    line = lb._goals([row(63, 8.0, "optimal", 12.5), row(127, 130.0, "optimal_inaccurate", None)])
+    assert "12.5 (met)" in line
+    assert "ours < 120 s: 130.0 (NOT met)" in line
+    assert "n=63: status optimal: optimal (met)" in line
+    assert "n=127: status optimal: optimal_inaccurate (NOT met)" in line
+    line = lb._goals([row(63, 100.0, "optimal", ">3.0")])
+    assert ">3.0 (not measured)" in line and "ours < 120 s: None (not measured)" in line

@@ -88,7 +88,7 @@ def pepit_worst_case(steps, L: float = 1.0, R: float = 1.0, solver: str = "CLARA
 
 def ours_setup(threads: int, n: int) -> Workload:
     """Our oracle on ``n`` silver steps; a solve at ``n = 2`` first loads the solvers (untimed).
-    Each call returns ``{"value", "rounds", "pairs"}``."""
+    Each call returns ``{"value", "rounds", "pairs", "status"}``."""
     from mlroundup.longstep.pep import worst_case
     from mlroundup.longstep.schedules import silver
 
@@ -97,7 +97,7 @@ def ours_setup(threads: int, n: int) -> Workload:
 
     def step() -> dict:
         r = worst_case(h)
-        return {"value": r.value, "rounds": r.rounds, "pairs": r.n_constraints}
+        return {"value": r.value, "rounds": r.rounds, "pairs": r.n_constraints, "status": r.status}
 
     return Workload(step=step)
 
@@ -125,7 +125,7 @@ def pepit_setup(threads: int, n: int, solver: str) -> Workload:
 
 
 COLUMNS = [
-    "n", "ours (s)", "ours CPU (s)", "rounds", "pairs", "PEPit-CVXOPT (s)", "PEPit-Clarabel (s)",
+    "n", "ours (s)", "ours CPU (s)", "status", "rounds", "pairs", "PEPit-CVXOPT (s)", "PEPit-Clarabel (s)",
     "ratio CVXOPT", "ratio Clarabel", "CPU ratio Clarabel", "ours value", "PEPit value",
     "rel. diff",
 ]  # fmt: skip
@@ -150,6 +150,39 @@ def _ratio_cell(res, name: str, timeout_s: float):
     return None
 
 
+# Goals of issue 18, printed beside the figures (checked here, never in tests).
+GOAL_RATIO_N, GOAL_RATIO = 63, 10.0  # >= 10x PEPit-Clarabel (wall) at n = 63
+GOAL_TIME_N, GOAL_TIME_S = 127, 120.0  # n = 127 under 2 minutes
+
+
+def _goals(rows: list[list]) -> str:
+    """One line: each goal, the measured figure and met / NOT met / not measured."""
+    by_n = {r[0]: dict(zip(COLUMNS, r, strict=True)) for r in rows}
+
+    def verdict(ok):
+        return "not measured" if ok is None else ("met" if ok else "NOT met")
+
+    parts = []
+    r = by_n.get(GOAL_RATIO_N)
+    ratio = r and r["ratio Clarabel"]
+    if isinstance(ratio, str):  # '>X': PEPit stopped at the limit, a lower bound
+        ok = float(ratio[1:]) >= GOAL_RATIO or None
+    else:
+        ok = None if ratio is None else ratio >= GOAL_RATIO
+    parts.append(f"n={GOAL_RATIO_N}: PEPit-Clarabel / ours >= {GOAL_RATIO:g}x: {ratio} "
+                 f"({verdict(ok)})")  # fmt: skip
+    r = by_n.get(GOAL_TIME_N)
+    t = r and r["ours (s)"]
+    ok = None if t is None else t < GOAL_TIME_S
+    parts.append(f"n={GOAL_TIME_N}: ours < {GOAL_TIME_S:g} s: {t} ({verdict(ok)})")
+    for n in (GOAL_RATIO_N, GOAL_TIME_N):
+        st = by_n.get(n, {}).get("status")
+        parts.append(
+            f"n={n}: status optimal: {st} ({verdict(None if st is None else st == 'optimal')})"
+        )
+    return "goals (issue 18): " + "; ".join(parts)
+
+
 def run(ctx: BenchContext) -> None:
     """Time both sides at each horizon; one table of times, ratios, values and differences."""
     s = SETTINGS[ctx.scale]
@@ -167,7 +200,7 @@ def run(ctx: BenchContext) -> None:
         ours = res["ours"]
         out = ours.result or {}
         row = [n, _r(ours.median), _r(ours.cpu_stats and ours.cpu_stats.median),
-               out.get("rounds"), out.get("pairs")]  # fmt: skip
+               out.get("status"), out.get("rounds"), out.get("pairs")]  # fmt: skip
         times, ratios, pepit_value = [], [], None
         for sv in PEPIT_SOLVERS:
             r = res.results.get(f"PEPit-{sv}")
@@ -196,6 +229,7 @@ def run(ctx: BenchContext) -> None:
         f"(wall; CPU ratio: process CPU time); '>X': PEPit stopped at the {s.timeout_s:.0f} s "
         "limit; empty: failed, stopped or not run. " + "; ".join(why),
     )  # fmt: skip
+    ctx.note(_goals(rows))
     ctx.note(
         "ours: constraint generation (exact) over the interpolation pairs, started from the "
         "pairs of the schedule's two halves (solved first), intermediate rounds solved loosely, "
