@@ -172,6 +172,7 @@ def test_certify_rejects_bad_support():
         certify(TABLE1_PATTERNS[3], support="sparse")
 
 
+@pytest.mark.slow
 def test_table1_t63_exact():
     """Oracle: Grimmer Table 1, t = 63 -> 5.225 (avg(h) = 5.2254), certificate on the
     hierarchical support, every condition verified in exact rational arithmetic (about
