@@ -317,12 +317,8 @@ def _w_operator(h: np.ndarray, pairs: list[tuple[int, int]]):
     """Sparse map vec_rowmajor(Z) = W @ mult_vector for the given pairs."""
     import scipy.sparse as sp
 
-    t = h.size
-    n = t + 2
-    X = np.zeros((n, n))
-    for k in range(t + 1):
-        X[0, k + 1] = 1.0
-        X[1 : k + 1, k + 1] = -h[:k]
+    n = h.size + 2
+    X = _positions(h)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
