@@ -384,6 +384,23 @@ class _Child:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
 
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """``SIGSTOP`` the child's process group and wait until the kernel reports the child
+        stopped (``/proc/PID/stat`` state ``T``): the signal is delivered asynchronously, so
+        without the wait an idle side can still run for a moment while the next side is timed.
+        Where ``/proc`` cannot be read, or the child has ended, returns after sending."""
+        self.signal(signal.SIGSTOP)
+        stat = Path(f"/proc/{self.proc.pid}/stat")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                state = stat.read_text().rpartition(")")[2].split()[0]
+            except (OSError, IndexError):
+                return
+            if state in ("T", "t", "Z", "X"):
+                return
+            time.sleep(0.0002)
+
     def tail(self, n: int = 1500) -> str:
         try:
             text = self.log.read_text(errors="replace")
@@ -477,7 +494,7 @@ def measure(
                 res.env_changed_in_child = msg.get("env_changed", {})
                 live[system.name] = child
                 if pausable:
-                    child.signal(signal.SIGSTOP)
+                    child.stop()
             for i in range(case.repeats):
                 for system in case.systems:
                     child = live.get(system.name)
@@ -511,7 +528,7 @@ def measure(
                     res.cpu_s.append(float(msg["cpu_s"]))
                     res.result = msg.get("result")
                     if pausable:
-                        child.signal(signal.SIGSTOP)
+                        child.stop()
         finally:
             for child in live.values():
                 child.close()
