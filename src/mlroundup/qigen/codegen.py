@@ -433,33 +433,78 @@ def _store_tile(isa: Portable, spec: KernelSpec, accs: list[str], ydst: str, nva
 #: C helpers shared by the kernels that prepare activations (emitted by the ones that use them).
 _ROW_HELPERS = r"""
 static void group_sums(const float* x, int64_t kp, int64_t gs, float* xsum)
-{   /* X_j = sum of x over group j: the zero-point term m * X_j */
+{   /* X_j = sum of x over group j: the zero-point term m * X_j. Eight interleaved partial sums
+       (one vector; a single running sum is a chain of dependent adds, ~4 cycles each). */
     for (int64_t j = 0; j * gs < kp; j++) {
-        const int64_t k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
-        float s = 0.0f;
-        for (int64_t k = j * gs; k < k1; k++) s += x[k];
+        const int64_t k0 = j * gs, k1 = (j + 1) * gs < kp ? (j + 1) * gs : kp;
+        float p[8] = {0};
+        int64_t k = k0;
+        for (; k + 8 <= k1; k += 8)
+            for (int l = 0; l < 8; l++) p[l] += x[k + l];
+        float s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+        for (; k < k1; k++) s += x[k];
         xsum[j] = s;
     }
 }
+"""
 
-static void quantize_row_i8(const float* x, int64_t kp, int8_t* xq, float* dx)
+#: C helper of the integer kernels (AVX2 intrinsics: every ISA in INT8_ISAS has them): one pass
+#: over a row that rounds it to int8 and sums its groups.
+_I8_HELPERS = r"""
+static inline float hmax8_(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+static inline float hsum8_(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+static void prepare_row_i8(const float* x, int64_t kp, int64_t gs, int8_t* xq, float* dx,
+                           float* xsum)
 {   /* int8 per block of 32: dx_b = max|x| / 127, q = rint(x / max|x| * 127) (x / max|x| stays
        finite for tiny blocks, where 127 / max|x| would overflow); each 8-value unit stored as
        (x0, x2, x4, x6, x1, x3, x5, x7) to meet the packed word's low / high nibbles. A block
-       with NaN or an infinity gets dx_b = NaN and codes 0: its row's outputs are NaN. */
+       with NaN or an infinity gets dx_b = NaN and codes 0: its row's outputs are NaN.
+       Also X_j, the float sum of group j (gs and kp multiples of 32). */
+    const __m256 abs_ = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big_ = _mm256_set1_ps(3.402823466e38f);
+    const __m256i unit_ = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256i pack_ = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t j = 0; j * gs < kp; j++) xsum[j] = 0.0f;
     for (int64_t b = 0; b < kp / 32; b++) {
-        float amax = 0.0f;
-        for (int i = 0; i < 32; i++) {
-            const float a = x[32 * b + i] < 0 ? -x[32 * b + i] : x[32 * b + i];
-            amax = (a > amax || a != a) ? a : amax;  /* NaN sticks */
+        __m256 v[4], a = _mm256_setzero_ps(), fin = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+        for (int u = 0; u < 4; u++) {
+            v[u] = _mm256_loadu_ps(x + 32 * b + 8 * u);
+            const __m256 au = _mm256_and_ps(v[u], abs_);
+            a = _mm256_max_ps(a, au);
+            fin = _mm256_and_ps(fin, _mm256_cmp_ps(au, big_, _CMP_LE_OQ));  /* false: NaN, inf */
         }
-        const int finite = amax <= 3.402823466e38f;
+        xsum[32 * b / gs] += hsum8_(_mm256_add_ps(_mm256_add_ps(v[0], v[1]),
+                                                  _mm256_add_ps(v[2], v[3])));
+        const float amax = hmax8_(a);
+        const int finite = _mm256_movemask_ps(fin) == 0xff;
         dx[b] = finite ? amax / 127.0f : __builtin_nanf("");
-        for (int i = 0; i < 32; i++) {
-            const int u = i / 8, r = i % 8;
-            const float q = finite && amax > 0.0f ? __builtin_rintf(x[32 * b + i] / amax * 127.0f) : 0.0f;
-            xq[32 * b + 8 * u + (r % 2) * 4 + r / 2] = (int8_t)q;
+        __m256i q[4];
+        for (int u = 0; u < 4; u++) {
+            if (finite && amax > 0.0f) {  /* rint: the default rounding mode, as the reference */
+                const __m256 r = _mm256_mul_ps(_mm256_div_ps(v[u], _mm256_set1_ps(amax)),
+                                               _mm256_set1_ps(127.0f));
+                q[u] = _mm256_permutevar8x32_epi32(_mm256_cvtps_epi32(r), unit_);
+            } else {
+                q[u] = _mm256_setzero_si256();
+            }
         }
+        /* 32 int32 in [-127, 127] -> bytes; the packs work per 128-bit lane, the permute puts
+           the four units' 4-byte halves back in order */
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
+                                             _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i*)(xq + 32 * b), _mm256_permutevar8x32_epi32(p, pack_));
     }
 }
 """
@@ -527,7 +572,8 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
     static const float prescale[UV] = {{{prescale}}};
     float* xsum = (float*)malloc((size_t)ngroups * sizeof(float));
     float* xs = (float*)malloc((size_t)kp * sizeof(float));
-    for (int64_t k = 0; k < kp; k++) xs[k] = x[k] * prescale[k % UV];
+    for (int64_t k = 0; k < kp; k += UV)  /* kp is a multiple of UV */
+        for (int i = 0; i < UV; i++) xs[k + i] = x[k + i] * prescale[i];
     group_sums(x, kp, gs, xsum);
     {dispatch}
     free(xsum);
@@ -714,7 +760,7 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
         {_store_tile(isa, spec, [f"acc_{v}" for v in range(nv)], "y + t * NR", "(n - t * NR)")}"""
     fields = _GEMV_FIELDS + [("const int8_t*", "xq"), ("const float*", "dx")]
     defs, dispatch = _tasks("tiles", fields, tile)
-    return f"""{_header(spec, isa)}{_ROW_HELPERS}{defs}
+    return f"""{_header(spec, isa)}{_I8_HELPERS}{defs}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads,
                  mlr_parallel_for_fn pf)
@@ -726,8 +772,7 @@ void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t
     float* xsum = (float*)malloc((size_t)ngroups * sizeof(float));
     float* dx = (float*)malloc((size_t)(kp / 32) * sizeof(float));
     int8_t* xq = (int8_t*)malloc((size_t)kp);
-    group_sums(x, kp, gs, xsum);
-    quantize_row_i8(x, kp, xq, dx);
+    prepare_row_i8(x, kp, gs, xq, dx, xsum);
     {dispatch}
     free(xsum); free(dx); free(xq);
 }}
@@ -796,8 +841,7 @@ static inline void tile_i8(const uint32_t* restrict wt, const sc_t* restrict sp,
     rows_defs, rows_dispatch = _tasks("rows", [
         ("const float*", "x"), ("int8_t*", "xq"), ("float*", "dx"), ("float*", "xsum"),
         ("int64_t", "kp"), ("int64_t", "gs"), ("int64_t", "ngroups"), ("int64_t", "nb")], """
-        group_sums(x + t * kp, kp, gs, xsum + t * ngroups);
-        quantize_row_i8(x + t * kp, kp, xq + t * kp, dx + t * nb);""")  # fmt: skip
+        prepare_row_i8(x + t * kp, kp, gs, xq + t * kp, dx + t * nb, xsum + t * ngroups);""")  # fmt: skip
     blocks_defs, blocks_dispatch = _tasks("blocks", [
         ("const uint32_t*", "w"), ("const sc_t*", "sc"), ("const sc_t*", "mn"),
         ("const int8_t*", "xq"), ("const float*", "dx"), ("const float*", "xsum"),
@@ -813,7 +857,7 @@ static inline void tile_i8(const uint32_t* restrict wt, const sc_t* restrict sp,
         for (int64_t r = 0; r < rows; r++)
             memcpy(y + (rb * MR + r) * n + tt * NR, yt + r * NR, (size_t)nvalid * sizeof(float));""")  # fmt: skip
     return f"""{_header(spec, isa)}#define MR {mr}
-{_ROW_HELPERS}{tile}{rows_defs}{blocks_defs}
+{_I8_HELPERS}{tile}{rows_defs}{blocks_defs}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t m, int64_t n, int64_t kp,
                  int nthreads, mlr_parallel_for_fn pf)
