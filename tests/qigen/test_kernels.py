@@ -171,6 +171,33 @@ def test_tune_max_nv_limits_the_tile_width(tmp_path):
         tune("gemv", 40, 64, 4, 32, threads=1, cache_dir=tmp_path, max_nv=0)
 
 
+def test_tune_cache_is_kept_apart_per_effective_cpu_features(tmp_path, monkeypatch):
+    """Oracle: the tuning key's definition (CPU model and the features left after
+    MLROUNDUP_DISABLE_CPU_FEATURES). A run with the best ISA's features disabled stores its own
+    winner, from the remaining ISAs, beside the normal run's instead of overwriting it."""
+    import json
+    import os
+
+    from mlroundup.kernels.autotune import TUNE_FILE
+    from mlroundup.qigen.kernels import best_isa
+    from mlroundup.utils.cpu import DISABLE_ENV
+
+    first, patterns = best_isa(), os.environ.get(DISABLE_ENV, "")  # kept: an AVX2-forced run
+    if first == "portable":
+        pytest.skip("one ISA path only: nothing to disable")
+    args = ("gemv", 40, 64, 4, 32)
+    full, _ = tune(*args, isas=[first], threads=1, repeats=1, cache_dir=tmp_path)
+    monkeypatch.setenv(DISABLE_ENV, f"{patterns} {' '.join(ISAS[first].features)}")
+    assert best_isa() != first
+    less, times = tune(*args, isas=[best_isa()], threads=1, repeats=1, cache_dir=tmp_path)
+    assert times and less.isa != first  # tuned afresh, among the ISAs still available
+    keys = [k for k in json.loads((tmp_path / "kernels" / TUNE_FILE).read_text()) if "qigen" in k]
+    assert len(keys) == 2
+    monkeypatch.setenv(DISABLE_ENV, patterns)
+    again, times = tune(*args, isas=[first], threads=1, repeats=1, cache_dir=tmp_path)
+    assert again == full and times == {}  # the normal run's winner, read back untouched
+
+
 def test_prepared_call_matches_the_reference_and_checks_buffers():
     """Oracle: ``reference_matmul`` (dequantize, then NumPy) on an odd shape."""
     from mlroundup.qigen.kernels import best_isa, default_spec
