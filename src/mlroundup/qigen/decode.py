@@ -164,10 +164,10 @@ class QuantizedLlama:
     embed : ndarray of shape (vocab, hidden), float32
         Token embeddings (kept by reference).
     final_norm : ndarray of shape (hidden,), float32
-    blocks : sequence of dict
-        Per decoder layer: ``ln1``, ``ln2`` (RMSNorm weights, shape (hidden,)) and the
-        QuantizedWeight of the fused ``qkv`` (rows: queries, keys, values), ``o``, the fused
-        ``gate_up`` (rows: gate, then up) and ``down`` projections.
+    blocks : iterable of dict
+        Per decoder layer (read once, in order): ``ln1``, ``ln2`` (RMSNorm weights, shape
+        (hidden,)) and the QuantizedWeight of the fused ``qkv`` (rows: queries, keys, values),
+        ``o``, the fused ``gate_up`` (rows: gate, then up) and ``down`` projections.
     head : QuantizedWeight or ndarray of shape (vocab, hidden)
         The output layer, quantized (kernel) or float32 (a NumPy product).
     max_seq_len : int
@@ -392,7 +392,9 @@ class QuantizedLlama:
         if group_size is None:  # whole rows
             group_size = 1 << 30
         rng = np.random.default_rng(seed)
-        blocks = [
+        # made one layer at a time as the constructor packs them: the unpacked codes (a byte
+        # per weight: 6.5 GB at LLaMA-7B shapes) never exist for the whole model at once
+        blocks = (
             {
                 "ln1": np.ones(h, np.float32),
                 "ln2": np.ones(h, np.float32),
@@ -404,7 +406,7 @@ class QuantizedLlama:
                 "down": random_quantized(h, f, bits, group_size, seed + 4 * i + 3, scale_dtype),
             }
             for i in range(shape.layers)
-        ]
+        )
         embed = rng.standard_normal((shape.vocab, h), dtype=np.float32) * 0.02
         head = random_quantized(
             shape.vocab, h, head_bits, head_group_size, seed=seed + 4 * shape.layers

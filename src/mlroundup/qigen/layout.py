@@ -28,6 +28,10 @@ import numpy as np
 
 from mlroundup.qigen.quant import QuantizedWeight, check_bits
 
+#: Codes :func:`pack_rows` widens to 64 bits at a time (16 MB of temporaries; a LLaMA-7B-sized
+#: output layer at once would take 1.6 GB).
+PACK_CHUNK_CODES = 1 << 21
+
 
 def unit_shape(bits: int) -> tuple[int, int]:
     """``(values, words)`` of one packing unit of ``bits``-bit codes."""
@@ -47,15 +51,19 @@ def pack_rows(q: np.ndarray, bits: int) -> np.ndarray:
     n, k = q.shape
     if k % uv:
         raise ValueError(f"K={k} is not a multiple of the {bits}-bit unit length {uv}")
-    qu = q.reshape(n, k // uv, uv).astype(np.uint64)
-    words = np.zeros((n, k // uv, uw), np.uint64)
-    for i in range(uv):
-        pos = i * bits
-        w, off = divmod(pos, 32)
-        words[:, :, w] |= qu[:, :, i] << np.uint64(off)
-        if off + bits > 32:  # straddles into the next word
-            words[:, :, w + 1] |= qu[:, :, i] >> np.uint64(32 - off)
-    return (words & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    out = np.empty((n, k // uv, uw), np.uint32)
+    rows = max(1, PACK_CHUNK_CODES // max(k, 1))
+    for r0 in range(0, n, rows):  # row blocks: the 64-bit temporaries stay small
+        qu = q[r0 : r0 + rows].reshape(-1, k // uv, uv).astype(np.uint64)
+        words = np.zeros((qu.shape[0], k // uv, uw), np.uint64)
+        for i in range(uv):
+            pos = i * bits
+            w, off = divmod(pos, 32)
+            words[:, :, w] |= qu[:, :, i] << np.uint64(off)
+            if off + bits > 32:  # straddles into the next word
+                words[:, :, w + 1] |= qu[:, :, i] >> np.uint64(32 - off)
+        out[r0 : r0 + rows] = words & np.uint64(0xFFFFFFFF)
+    return out
 
 
 def unpack_rows(words: np.ndarray, bits: int) -> np.ndarray:

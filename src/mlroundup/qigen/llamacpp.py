@@ -41,7 +41,12 @@ LLAMA7B = LlamaShape("LLaMA-7B shapes", 4096, 11008, 32, 32, 32)
 
 
 def write_random_gguf(path: Path, shape: LlamaShape, seed: int = 0) -> Path:
-    """Write a float16 GGUF of ``shape`` with random N(0, 0.02) weights (ones for the norms)."""
+    """Write a float16 GGUF of ``shape`` with random N(0, 0.02) weights (ones for the norms).
+
+    Tensors are generated and written one at a time (the header lists them first), so memory
+    holds one tensor, not the model: LLaMA-7B shapes are 13.8 GB of float16, more than many
+    machines' RAM.
+    """
     import gguf
 
     from mlroundup.models import gguf_path
@@ -67,28 +72,32 @@ def write_random_gguf(path: Path, shape: LlamaShape, seed: int = 0) -> Path:
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
 
-    def rand(*dims):  # GGUF lists dims fastest-first; NumPy arrays are (rows, cols)
-        return (rng.standard_normal(dims, dtype=np.float32) * 0.02).astype(np.float16)
-
     h, f = shape.hidden, shape.ffn
     kv = h // shape.heads * shape.kv_heads
-    w.add_tensor("token_embd.weight", rand(shape.vocab, h))
-    w.add_tensor("output_norm.weight", np.ones(h, np.float32))
-    w.add_tensor("output.weight", rand(shape.vocab, h))
+    # (name, NumPy shape (rows, cols), random or ones); GGUF lists dims fastest-first, the
+    # writer reverses them
+    tensors = [("token_embd.weight", (shape.vocab, h), True), ("output_norm.weight", (h,), False),
+               ("output.weight", (shape.vocab, h), True)]  # fmt: skip
     for i in range(shape.layers):
         b = f"blk.{i}."
-        w.add_tensor(b + "attn_norm.weight", np.ones(h, np.float32))
-        w.add_tensor(b + "ffn_norm.weight", np.ones(h, np.float32))
-        w.add_tensor(b + "attn_q.weight", rand(h, h))
-        w.add_tensor(b + "attn_k.weight", rand(kv, h))
-        w.add_tensor(b + "attn_v.weight", rand(kv, h))
-        w.add_tensor(b + "attn_output.weight", rand(h, h))
-        w.add_tensor(b + "ffn_gate.weight", rand(f, h))
-        w.add_tensor(b + "ffn_up.weight", rand(f, h))
-        w.add_tensor(b + "ffn_down.weight", rand(h, f))
+        tensors += [(b + "attn_norm.weight", (h,), False), (b + "ffn_norm.weight", (h,), False),
+                    (b + "attn_q.weight", (h, h), True), (b + "attn_k.weight", (kv, h), True),
+                    (b + "attn_v.weight", (kv, h), True), (b + "attn_output.weight", (h, h), True),
+                    (b + "ffn_gate.weight", (f, h), True), (b + "ffn_up.weight", (f, h), True),
+                    (b + "ffn_down.weight", (h, f), True)]  # fmt: skip
+    for name, dims, rand in tensors:
+        dt = np.dtype(np.float16 if rand else np.float32)
+        w.add_tensor_info(name, dims, dt, int(np.prod(dims)) * dt.itemsize)
     w.write_header_to_file()
     w.write_kv_data_to_file()
-    w.write_tensors_to_file()
+    w.write_ti_data_to_file()
+    for _name, dims, rand in tensors:
+        if rand:
+            w.write_tensor_data(
+                (rng.standard_normal(dims, dtype=np.float32) * 0.02).astype(np.float16)
+            )
+        else:
+            w.write_tensor_data(np.ones(dims, np.float32))
     w.close()
     return path
 

@@ -1,0 +1,41 @@
+"""The random-weight GGUF that llama.cpp's side of ``mlroundup bench qigen`` quantizes. Oracles:
+the tensor list of a LLaMA decoder of the given shapes (names and dims from the GGUF naming
+scheme), and the same generator's draws, in the order the tensors are listed."""
+
+import numpy as np
+import pytest
+
+gguf = pytest.importorskip("gguf")
+
+from mlroundup.models import ModelUnavailableError, gguf_path  # noqa: E402
+from mlroundup.qigen.llamacpp import LlamaShape, write_random_gguf  # noqa: E402
+
+
+def test_random_gguf_lists_every_tensor_and_streams_the_draws(tmp_path):
+    try:
+        gguf_path()  # the tokenizer fields are copied from the shipped GGUF
+    except ModelUnavailableError as exc:
+        pytest.skip(str(exc))
+    shape = LlamaShape("tiny", hidden=64, ffn=96, layers=2, heads=4, kv_heads=2)
+    path = write_random_gguf(tmp_path / "tiny.gguf", shape, seed=3)
+    got = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
+    h, f, kv, v = 64, 96, 32, shape.vocab
+    want = {"token_embd.weight": (v, h), "output_norm.weight": (h,), "output.weight": (v, h)}
+    for i in range(2):
+        b = f"blk.{i}."
+        want |= {b + "attn_norm.weight": (h,), b + "ffn_norm.weight": (h,),
+                 b + "attn_q.weight": (h, h), b + "attn_k.weight": (kv, h),
+                 b + "attn_v.weight": (kv, h), b + "attn_output.weight": (h, h),
+                 b + "ffn_gate.weight": (f, h), b + "ffn_up.weight": (f, h),
+                 b + "ffn_down.weight": (h, f)}  # fmt: skip
+    assert set(got) == set(want)
+    for name, dims in want.items():  # GGUF lists dims fastest first
+        assert tuple(int(d) for d in got[name].shape) == dims[::-1], name
+    rng = np.random.default_rng(3)
+    for name in want:  # the draws, in the writer's order (norms are ones and draw nothing)
+        data = np.asarray(got[name].data).reshape(want[name])
+        if name.endswith("norm.weight"):
+            np.testing.assert_array_equal(data, np.ones(want[name], np.float32))
+        else:
+            ref = (rng.standard_normal(want[name], dtype=np.float32) * 0.02).astype(np.float16)
+            np.testing.assert_array_equal(data, ref, err_msg=name)
