@@ -64,6 +64,51 @@ def test_lowrank_block_operators_match_dense():
     np.testing.assert_allclose(blk.schur(r), dense, rtol=1e-10, atol=1e-9)
 
 
+def test_lowrank_block_schur_tiles_and_accumulates():
+    """Oracle: dense traces <T(A_p), T(A_q)> over explicit matrices, for more columns than one
+    tile (m not a multiple of it); ``out=`` adds to the given (view of a) matrix."""
+    from mlroundup.longstep import _sdp
+
+    rng = np.random.default_rng(5)
+    n, m = 4, 2 * _sdp._TILE + 7
+    blk = _random_block(rng, n, m)
+    r = rng.normal(size=(n, n))
+    T = [r.T @ _dense_col(blk, p) @ r for p in range(m)]
+    Tf = np.array([t.ravel() for t in T])
+    dense = Tf @ Tf.T
+    np.testing.assert_allclose(blk.schur(r), dense, rtol=1e-10, atol=1e-9)
+    big = np.ones((m + 3, m + 3))
+    blk.schur(r, out=big[2 : 2 + m, 2 : 2 + m])
+    np.testing.assert_allclose(big[2 : 2 + m, 2 : 2 + m], dense + 1.0, rtol=1e-10, atol=1e-9)
+    assert np.all(big[:2] == 1.0) and np.all(big[:, :2] == 1.0) and np.all(big[-1] == 1.0)
+
+
+def test_null_space_basis_sparse_for_flows_dense_otherwise():
+    """Oracle: the definition A P = 0 with P = [I_N; -E] on the basis split, A_B A_B^{-1} = I;
+    an incidence (flow) matrix gives a sparse E, a random one a dense E."""
+    import scipy.sparse as sp
+
+    from mlroundup.longstep._sdp import _null_space_basis
+
+    rng = np.random.default_rng(6)
+    pts = 40
+    pairs = [(i, j) for i in range(pts) for j in range(pts) if i != j]
+    Af = np.zeros((pts - 1, len(pairs)))  # rows: points 1..pts-1 (point 0 grounded)
+    for c, (i, j) in enumerate(pairs):
+        if i:
+            Af[i - 1, c] += 1.0
+        if j:
+            Af[j - 1, c] -= 1.0
+    Af *= rng.uniform(0.5, 2.0, size=len(pairs))
+    for A, sparse in ((Af, True), (rng.normal(size=(5, 30)), False)):
+        Bi, Ni, AB_inv, E = _null_space_basis(A)
+        assert sp.issparse(E) is sparse
+        Ed = E.toarray() if sparse else E
+        assert sorted(np.concatenate([Bi, Ni]).tolist()) == list(range(A.shape[1]))
+        np.testing.assert_allclose(A[:, Bi] @ AB_inv, np.eye(A.shape[0]), atol=1e-12)
+        np.testing.assert_allclose(A[:, Ni] - A[:, Bi] @ Ed, 0.0, atol=1e-12)
+
+
 def test_lowrank_block_rejects_bad_shapes():
     rng = np.random.default_rng(1)
     with pytest.raises(ValueError, match="LowRankBlock.U"):

@@ -1013,7 +1013,11 @@ def worst_case(
         raise ValueError(f"invalid max_rounds={max_rounds!r}: must be an integer >= 1")
     t0 = time.perf_counter()
     c0 = time.process_time()
-    with blas_threads(1):  # small dense blocks; OpenBLAS spinning slowed them 10x when shared
+    # Small dense blocks; OpenBLAS spinning slowed them 10x when shared. threadpoolctl limits
+    # only the libraries already loaded: SciPy's OpenBLAS (the KKT Cholesky) is loaded first.
+    import scipy.linalg  # noqa: F401
+
+    with blas_threads(1):
         return _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0)
 
 
