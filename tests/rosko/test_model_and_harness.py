@@ -19,20 +19,29 @@ from mlroundup.rosko.tiling import (
     choose_kc,
     choose_mc_nc,
     choose_mr_nr,
+    choose_nr,
     roofline_seconds,
 )
 
 CACHES = {"L1": 32 * 1024, "L2": 512 * 1024, "L3": 32 * 1024 * 1024}
 
 
-def test_microkernel_shape_fills_half_of_l1():
-    # NR = 8 vectors of 8 floats = 64; MR*NR*4 bytes <= 16 KiB -> MR = 64
-    assert choose_mr_nr(0.1, 8, CACHES) == (64, 64)
-    # AVX-512: NR = 4 vectors of 16 = 64 -> MR = 64; a 48 KiB L1 -> MR = 96
-    assert choose_mr_nr(0.1, 16, CACHES) == (64, 64)
-    assert choose_mr_nr(0.1, 16, {**CACHES, "L1": 48 * 1024}) == (96, 64)
+def test_microkernel_shape_fills_two_thirds_of_l1():
+    # NR = 16 vectors of 8 floats = 128; MR*128*4 bytes <= 2/3 of 32 KiB -> 42.7 -> MR = 40
+    assert choose_mr_nr(0.1, 8, CACHES) == (40, 128)
+    # AVX-512: NR = 8 vectors of 16 = 128 -> MR = 40; a 48 KiB L1: 2/3 * 12288 / 128 = 64
+    assert choose_mr_nr(0.1, 16, CACHES) == (40, 128)
+    assert choose_mr_nr(0.1, 16, {**CACHES, "L1": 48 * 1024}) == (64, 128)
     with pytest.raises(ValueError, match="density"):
         choose_mr_nr(1.5)
+
+
+def test_nr_pads_the_fewest_columns():
+    # padded widths: n=256 -> 256 either way (ties: 128); 192 -> 256 vs 192; 100 -> 128 both;
+    # 64 -> 128 vs 64; 1 -> 128 vs 64; 300 -> 384 vs 320
+    for n, nr in [(256, 128), (192, 64), (100, 128), (64, 64), (1, 64), (300, 64), (512, 128)]:
+        assert choose_nr(n, 8) == nr, n
+        assert choose_nr(n, 16) == nr, n
 
 
 def test_kc_closed_form():
@@ -54,7 +63,9 @@ def test_mc_nc_closed_form():
     # small M: shrink MC to ceil(M / p) rounded up to MR so both threads get work
     assert choose_mc_nc(300, 512, 100, 0.1, threads=2, mr=64, nr=64, caches=CACHES)[0] == 192
     sizes = block_sizes(4096, 4096, 512, 0.1, threads=2, caches=CACHES)
-    assert (sizes.mr, sizes.nr, sizes.kc, sizes.mc) == (64, 64, 1653, 1280)
+    # MR = 40, NR = 128: KC = (131072 - 40*128) / (2*0.1*40 + 128) = 926.1; MC from the quadratic
+    # with b = 3*0.1*2*926 = 555.6, c = 8388608 - 128*926: 1370.7 -> 1360 (a multiple of 40)
+    assert (sizes.mr, sizes.nr, sizes.kc, sizes.mc) == (40, 128, 926, 1360)
 
 
 def test_prefetch_only_when_columns_are_sparser_than_one_nonzero():
@@ -124,3 +135,15 @@ def test_csr_input_is_not_modified():
     pack(a)
     for x, y in zip(before, (a.row, a.col, a.data), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_aligned_copy_starts_on_the_boundary_and_equals_the_input():
+    from mlroundup.rosko.compare import aligned
+
+    x = np.arange(3 * 37, dtype=np.float32).reshape(3, 37)[:, 1:]  # not contiguous
+    for alignment in (16, 64, 4096):
+        y = aligned(x, alignment)
+        assert y.ctypes.data % alignment == 0 and y.flags.c_contiguous
+        np.testing.assert_array_equal(y, x)
+    with pytest.raises(ValueError, match="alignment"):
+        aligned(x, 6)

@@ -76,6 +76,32 @@ def test_rows_read_any_strides_of_b(isa):
         _assert_close(spmm(pack(a), b, isa=isa, path="rows"), _reference(a, b), a, b)
 
 
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_rows_copy_misaligned_b_when_its_rows_are_reused(isa):
+    """B views starting 4 and 16 bytes past a cache line, and with a row stride that is not a
+    multiple of 64 bytes: the plan copies B (aligned) only when each row of B serves at least
+    ROW_ALIGN_MIN_USES nonzeros; every variant matches the float64 product."""
+    rng = np.random.default_rng(15)
+    raw = rng.standard_normal(200 * 80 + 64).astype(np.float32)
+    start = (-raw.ctypes.data % 64) // 4
+    for density, copies in [(0.5, True), (0.02, False)]:
+        a = _random(90, 80, density, seed=7)
+        w = pack(a)
+        expect = w.nnz >= matmul.ROW_ALIGN_MIN_USES * 80
+        assert expect == copies
+        assert spmm_plan(w, 37, isa=isa, path="rows").pack_b == copies
+        for off in (0, 1, 4):
+            b = raw[start + off : start + off + 80 * 37].reshape(80, 37)  # 148-byte rows
+            assert matmul._rows_aligned(b) is False
+            _assert_close(spmm(w, b, isa=isa, threads=2, path="rows"), _reference(a, b), a, b)
+            b = raw[start + off : start + off + 80 * 48].reshape(80, 48)  # 192-byte rows
+            assert matmul._rows_aligned(b) is (off == 0)
+            _assert_close(spmm(w, b, isa=isa, threads=2, path="rows"), _reference(a, b), a, b)
+    copy = matmul._aligned_rows(raw[start + 1 : start + 1 + 80 * 37].reshape(80, 37))
+    assert matmul._rows_aligned(copy) and copy.strides[0] == 48 * 4
+    np.testing.assert_array_equal(copy, raw[start + 1 : start + 1 + 80 * 37].reshape(80, 37))
+
+
 def test_both_paths_agree_and_the_plan_is_the_models_argmin():
     """Oracle for the choice: path_seconds' two numbers, compared here."""
     rng = np.random.default_rng(14)

@@ -43,6 +43,7 @@ def _random(m, k, density, seed, fmt="csr"):
         (130, 257, 65, 0.02),
         (64, 64, 128, 1.0),
         (200, 300, 70, 0.005),  # d*MR < 1: the prefetching kernel
+        (50, 40, 200, 0.2),  # NR = 128 with a partial last panel
     ],
 )
 def test_matches_scipy_odd_shapes(isa, m, k, n, density):
@@ -93,7 +94,7 @@ def test_tile_sizes_do_not_change_the_result(isa):
     width = ISAS[isa].width
     for mr, kc in [(1, 1), (3, 7), (8, 90), (64, 33), (255, 1000)]:
         w = pack(a, mr=mr, kc=kc)
-        for nr in sorted({max(width, 16), 64}):
+        for nr in sorted({max(width, 16), 64, 128}):
             for mc, nc in [(mr, nr), (mr * 3, nr * 2), (mr * 50, nr * 10)]:
                 c = spmm(w, b, isa=isa, threads=2, nr=nr, mc=mc, nc=nc)
                 _assert_close(c, ref, a, b)

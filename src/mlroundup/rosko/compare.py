@@ -64,6 +64,30 @@ def random_sparse(m: int, k: int, sparsity: float, seed: int) -> sp.csr_array:
     return sp.csr_array((vals, (flat // k, flat % k)), shape=(m, k))
 
 
+def aligned(x: np.ndarray, alignment: int = 64) -> np.ndarray:
+    """A C-contiguous copy of ``x`` whose data starts on an ``alignment``-byte boundary.
+
+    The benchmarks give every peer a B on a cache-line boundary: measured on this Xeon, MKL's
+    CSR x dense product (``dot_product_mkl``, one thread) takes 1.4-1.9x longer when B starts
+    16 bytes (or any other offset) past a 64-byte line, and NumPy places a fresh array at any
+    multiple of 16, so without this a peer's speed would depend on where its process's
+    allocator happened to put B.
+
+    Raises
+    ------
+    ValueError
+        If ``alignment`` is not a positive multiple of the item size.
+    """
+    x = np.asarray(x)
+    if alignment <= 0 or alignment % x.itemsize:
+        raise ValueError(f"invalid alignment={alignment!r}: a positive multiple of {x.itemsize}")
+    raw = np.empty(x.nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    out = raw[start : start + x.nbytes].view(x.dtype).reshape(x.shape)
+    out[...] = x
+    return out
+
+
 def magnitude_prune(w: np.ndarray, sparsity: float) -> sp.csr_array:
     """Zero the ``sparsity`` fraction of entries of smallest magnitude (unstructured, per matrix)."""
     if not 0.0 <= sparsity < 1.0:

@@ -149,8 +149,8 @@ def pack(a: Any, *, mr: int | None = None, kc: int | None = None) -> PackedSpars
         (duplicates summed). Values must be real floating point (float32 or float64); they are
         stored as float32.
     mr : int, optional
-        Rows per tile, 1..255; default: the analytical model's choice (the most rows whose C tile
-        fills half of L1; :func:`mlroundup.rosko.tiling.choose_mr_nr`).
+        Rows per tile, 1..255; default: the analytical model's choice (the most rows whose
+        128-column C tile fills 2/3 of L1; :func:`mlroundup.rosko.tiling.choose_mr_nr`).
     kc : int, optional
         Columns per tile; default: the analytical model's choice (:func:`~mlroundup.rosko.tiling.choose_kc`).
 
