@@ -81,3 +81,25 @@ def test_peer_setups_compute_the_product():
 def test_unknown_problem_kind_is_refused():
     with pytest.raises(ValueError, match="kind"):
         rkb.build_problem({"kind": "banded", "seed": 0})
+
+
+def test_problem_b_starts_on_a_cache_line():
+    for seed in range(4):  # fresh arrays land at varying multiples of 16 bytes without alignment
+        spec = {"kind": "random", "m": 30, "k": 50 + seed, "n": 7, "sparsity": 0.5, "seed": seed}
+        assert rkb.build_problem(spec).b.ctypes.data % 64 == 0
+
+
+def test_peers_get_avx2_only_when_our_kernels_do(monkeypatch):
+    """Oracle: the variable's patterns by hand; names the user set are never overridden."""
+    from mlroundup.benchmarks.harness import original_environ
+    from mlroundup.utils.cpu import DISABLE_ENV
+
+    user = original_environ()
+    want = {k: v for k, v in rkb.AVX2_PEER_ENV.items() if k not in user}
+    for value, expect in [("avx512*", want), ("avx512f,avx512bw", want), ("sse4_2", {}),
+                          ("avx512bw", {}), ("", {})]:  # fmt: skip
+        monkeypatch.setenv(DISABLE_ENV, value)
+        assert rkb.peer_env() == expect, value
+        case = rkb._case("x", {"kind": "random"}, PEERS, 1, 1)
+        for system in case.systems:
+            assert dict(system.env) == ({} if system.name == "rosko" else expect)

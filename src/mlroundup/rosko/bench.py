@@ -66,7 +66,9 @@ def build_problem(spec: Mapping[str, Any]):
 
     ``{"kind": "random", "m", "k", "n", "sparsity", "seed"}``: uniform random A, Gaussian B;
     ``{"kind": "layer", "name", "sparsity", "tokens", "seed"}``: a SmolLM2 GGUF tensor
-    (out_features x in_features) magnitude-pruned, times Gaussian tokens.
+    (out_features x in_features) magnitude-pruned, times Gaussian tokens. B starts on a 64-byte
+    boundary in every process (:func:`~mlroundup.rosko.compare.aligned`: MKL is up to 1.9x
+    slower on a misaligned B, and where NumPy puts it varies between processes).
 
     Raises
     ------
@@ -75,19 +77,19 @@ def build_problem(spec: Mapping[str, Any]):
     """
     import numpy as np
 
-    from mlroundup.rosko.compare import Problem, magnitude_prune, random_sparse
+    from mlroundup.rosko.compare import Problem, aligned, magnitude_prune, random_sparse
 
     rng = np.random.default_rng(spec["seed"])
     if spec["kind"] == "random":
         a = random_sparse(spec["m"], spec["k"], spec["sparsity"], seed=spec["seed"])
-        b = rng.standard_normal((spec["k"], spec["n"])).astype(np.float32)
+        b = aligned(rng.standard_normal((spec["k"], spec["n"])).astype(np.float32))
         return Problem("random", a, b)
     if spec["kind"] == "layer":
         from mlroundup.models.gguf_weights import read_tensor
         from mlroundup.models.smollm2 import gguf_path
 
         w = read_tensor(gguf_path(), spec["name"])
-        x = rng.standard_normal((w.shape[1], spec["tokens"])).astype(np.float32)
+        x = aligned(rng.standard_normal((w.shape[1], spec["tokens"])).astype(np.float32))
         return Problem(
             spec["name"].removesuffix(".weight"), magnitude_prune(w, spec["sparsity"]), x
         )
@@ -175,9 +177,37 @@ def _goal_notes(points: list[tuple[float, float | None, float | None]]) -> str:
     return "; ".join(notes)
 
 
+#: What each peer's libraries are told when our kernels may not use AVX-512: MKL (also the MKL
+#: inside PyTorch), OpenBLAS (NumPy's dense BLAS) and PyTorch's own kernels limited to AVX2.
+AVX2_PEER_ENV = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "OPENBLAS_CORETYPE": "Haswell",
+                 "ATEN_CPU_CAPABILITY": "avx2"}  # fmt: skip
+
+
+def peer_env() -> dict[str, str]:
+    """Variables every peer's process gets on top of the user's environment (recorded per side).
+
+    When :data:`~mlroundup.utils.cpu.DISABLE_ENV` takes AVX-512 away from our kernels (to run
+    this machine as an AVX2-only one), the peers get :data:`AVX2_PEER_ENV`, so both sides use
+    the instruction sets such a CPU has (measured on this Xeon, one thread: MKL's CSR x dense
+    1.1-1.5x slower with AVX2 only, OpenBLAS's dense product 1.3x); a variable the user set
+    stays as set. Otherwise nothing.
+    """
+    import fnmatch
+
+    from mlroundup.benchmarks.harness import original_environ
+    from mlroundup.utils.cpu import disabled_features
+
+    if not any(fnmatch.fnmatchcase("avx512f", p) for p in disabled_features()):
+        return {}
+    user = original_environ()
+    return {k: v for k, v in AVX2_PEER_ENV.items() if k not in user}
+
+
 def _case(label: str, spec: dict, peers, threads: int, repeats: int) -> Case:
+    env = peer_env()
     return Case(label, [System(p, f"{__name__}:peer_setup", {"peer": p, "problem": spec},
-                               ours=p == "rosko") for p in peers],
+                               env={} if p == "rosko" else env, ours=p == "rosko")
+                        for p in peers],
                 threads=threads, repeats=repeats)  # fmt: skip
 
 
@@ -306,6 +336,13 @@ def run(ctx: BenchContext) -> None:
         _measure_set(ctx, f"SmolLM2-135M linear layers, magnitude-pruned, times {s.tokens} tokens",
                      specs, s.repeats, bandwidth)  # fmt: skip
     _tile_check(ctx, s.repeats)
+    if peer_env():
+        ctx.note("AVX-512 disabled for our kernels; every peer's process limited to AVX2 as well: "
+                 + ", ".join(f"{k}={v}" for k, v in peer_env().items()))  # fmt: skip
+    ctx.note(
+        "B starts on a 64-byte boundary for every peer (MKL is up to 1.9x slower on a "
+        "misaligned B, and where NumPy puts an array varies between processes)"
+    )
     ctx.note(f"{ctx.threads} threads for every multi-threaded peer (SciPy is single-threaded); "
              "packing/conversion and the correctness check excluded (done once per process); "
              f"read bandwidth {bandwidth if bandwidth is None else round(bandwidth, 1)} GB/s "

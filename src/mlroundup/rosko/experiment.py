@@ -49,14 +49,14 @@ def run(ctx):
     import numpy as np
 
     from mlroundup.experiments.schema import Outcome, Table
-    from mlroundup.rosko.compare import SPARSITIES, Problem, random_sparse, time_peers
+    from mlroundup.rosko.compare import SPARSITIES, Problem, aligned, random_sparse, time_peers
     from mlroundup.rosko.matmul import default_threads
 
     st = ctx.settings
     m, k, n = st.m, st.k, st.n
     sweep = SPARSITIES if st.sparsities is None else st.sparsities
     threads = default_threads()
-    b = np.random.default_rng(ctx.seed).standard_normal((k, n)).astype(np.float32)
+    b = aligned(np.random.default_rng(ctx.seed).standard_normal((k, n)).astype(np.float32))
     peers = ("rosko", "mkl", "scipy", "numpy_dense")
     rows, cpu_rows, speed, cpu_mkl, missing = [], [], {p: [] for p in peers[1:]}, [], {}
     for i, s in enumerate(ctx.track(sweep, "sparsity sweep")):
