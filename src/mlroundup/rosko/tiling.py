@@ -210,17 +210,17 @@ class PathCosts:
 
 
 #: Fitted on an Intel Xeon (Sapphire Rapids, 48 KiB L1d, 2 MiB L2): non-negative least squares,
-#: relative errors, of :func:`path_seconds` to both paths' one-thread CPU times (best of 5) on
+#: relative errors, of :func:`path_seconds` to both paths' one-thread CPU times (median of 7) on
 #: 2048 x 2048 random and SmolLM2-135M ffn_up (1536 x 576) and ffn_down (576 x 1536) problems
-#: times 256 columns at 70, 80, 90, 95, 98, 99 and 99.9% sparsity, the ISA forced each way. With
-#: these costs the model picked the faster path in 17 of 21 problems on AVX-512 and 15 of 21 on
-#: AVX2; where it missed, the other path was at most 1.23x faster (AVX-512 ffn_down at 90%:
-#: 1.46x; timed on a machine shared with other jobs, so single points are noisy). The portable path uses AVX2's costs (both are vector
-#: loops; only the ratio of the two paths matters).
+#: times 256 columns (B on a cache line) at 70, 80, 90, 95, 98, 99 and 99.9% sparsity, each ISA
+#: forced, with the 64 x 128 tiles of :func:`choose_mr_nr`; the mean of two fits on a machine
+#: shared with other jobs. The model picked the faster path in 19-20 of 21 problems on AVX-512
+#: and 20-21 of 21 on AVX2; where it missed, the other path was at most 1.06x faster. The
+#: portable path uses AVX2's costs (both are vector loops; only the ratio of the paths matters).
 PATH_COSTS: dict[str, PathCosts] = {
-    "avx512": PathCosts(0.0322, 0.0475, 0.0368, 0.0638, 0.268, 0.179),
-    "avx2": PathCosts(0.0411, 0.0461, 0.0454, 0.0505, 0.429, 0.296),
-    "portable": PathCosts(0.0411, 0.0461, 0.0454, 0.0505, 0.429, 0.296),
+    "avx512": PathCosts(0.0332, 0.0493, 0.0363, 0.0530, 0.339, 0.223),
+    "avx2": PathCosts(0.0461, 0.0530, 0.0478, 0.0575, 0.420, 0.238),
+    "portable": PathCosts(0.0461, 0.0530, 0.0478, 0.0575, 0.420, 0.238),
 }
 
 
