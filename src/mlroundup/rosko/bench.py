@@ -283,7 +283,8 @@ def _tile_check(ctx: BenchContext, repeats: int) -> None:
         spec = {"kind": "random", "m": m, "k": k, "n": n, "sparsity": sparsity, "seed": 2}
         model = pack(random_sparse(m, k, sparsity, seed=2))
         sizes = block_sizes_for(model, n, threads=ctx.threads, isa=available_isas()[0])
-        pairs = sorted({(model.mr, sizes.nr), (6, 16), (16, 64), (32, 64), (128, 32), (64, 32)})
+        pairs = sorted({(model.mr, sizes.nr), (6, 16), (16, 64), (32, 64), (96, 64), (128, 32),
+                        (64, 32), (32, 128)})  # fmt: skip
         label = {p: f"mr={p[0]} nr={p[1]}" for p in pairs}
         res = ctx.measure(Case(
             f"tile sizes at {100 * sparsity:g}%",
