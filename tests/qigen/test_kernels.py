@@ -356,7 +356,8 @@ def _pool_specs(isa):
 @pytest.mark.parametrize("isa", RUNNABLE)
 def test_every_thread_count_and_no_pool_give_the_reference(isa):
     """The kernels split their loops into tasks of the shared worker pool: 1, 2, 3 and 5 threads
-    (more tasks than tiles, fewer, uneven chunks), and a NULL pool pointer (the calling thread
+    (more tasks than tiles, fewer, uneven chunks, and a GEMV large enough for its finer split
+    into tasks of ``GEMV_TASK_BYTES``), and a NULL pool pointer (the calling thread
     alone), all give the NumPy oracle's product on odd shapes (float: ``reference_matmul``;
     integer kernels: ``reference_gemv_int8`` row by row). Run once per ISA path; with
     ``MLROUNDUP_DISABLE_CPU_FEATURES='avx512*'`` that is the AVX2 path."""
@@ -368,7 +369,10 @@ def test_every_thread_count_and_no_pool_give_the_reference(isa):
     for spec in _pool_specs(isa):
         kern = compile_kernel(spec)
         gemm, i8 = spec.kind.startswith("gemm"), spec.kind.endswith("_i8")
-        for n, k in ((1, 64), (spec.nr + 3, 96), (9 * spec.nr - 1, 160)):
+        shapes = [(1, 64), (spec.nr + 3, 96), (9 * spec.nr - 1, 160)]
+        if not gemm:  # over 20 tasks of GEMV_TASK_BYTES: the GEMVs' finer split, uneven tail
+            shapes.append((130 * spec.nr + 5, 4096))
+        for n, k in shapes:
             qw = quantize_rtn(rng.standard_normal((n, k)), spec.bits, 32)
             pw = pack(qw, spec.nr)
             x = rng.standard_normal((5, k)).astype(np.float32)

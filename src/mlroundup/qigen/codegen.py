@@ -335,6 +335,15 @@ def _unpack_unit(isa: Portable, spec: KernelSpec, wptr: str) -> tuple[list[str],
 #: a thread slowed by another process's work (a shared machine) leaves its share to the others.
 TASKS_PER_THREAD = 4
 
+#: Large GEMVs are cut finer: into tasks of about :data:`GEMV_TASK_BYTES` of weights, at least
+#: :data:`TASKS_PER_THREAD` and at most this many per thread (a 4096x4096 4-bit product: 32
+#: tasks of 288 KB instead of 8 of 1.15 MB), so a thread that streams faster than the other
+#: takes more of them instead of idling for up to one coarse task at the end; products of less
+#: than ``TASKS_PER_THREAD`` such tasks per thread (SmolLM2's, TinyLlama's 2048x2048) keep the
+#: split they had.
+GEMV_TASKS_PER_THREAD = 16
+GEMV_TASK_BYTES = 256 * 1024
+
 #: C helpers every kernel uses to split a loop of ``count`` items over the worker pool.
 _TASK_HELPERS = f"""
 #define TASKS_PER_THREAD {TASKS_PER_THREAD}
@@ -342,6 +351,19 @@ static inline int64_t chunk_(int64_t count, int nthreads)
 {{  /* items per task: about TASKS_PER_THREAD tasks per thread, at least one item */
     const int64_t want = (int64_t)nthreads * TASKS_PER_THREAD;
     return count <= want ? 1 : (count + want - 1) / want;
+}}
+
+#define GEMV_TASKS_PER_THREAD {GEMV_TASKS_PER_THREAD}
+#define GEMV_TASK_BYTES {GEMV_TASK_BYTES}
+static inline int64_t gemv_chunk_(int64_t count, int nthreads, int64_t tile_bytes)
+{{  /* tiles per GEMV task: tasks of about GEMV_TASK_BYTES of weights, between TASKS_PER_THREAD
+       and GEMV_TASKS_PER_THREAD of them per thread, a multiple of the threads */
+    const int64_t lo = (int64_t)nthreads * TASKS_PER_THREAD;
+    const int64_t hi = (int64_t)nthreads * GEMV_TASKS_PER_THREAD;
+    int64_t tasks = count * tile_bytes / GEMV_TASK_BYTES;
+    tasks = tasks < lo ? lo : tasks > hi ? hi : tasks;
+    tasks -= tasks % nthreads;
+    return count <= tasks ? 1 : (count + tasks - 1) / tasks;
 }}
 
 static void parallel_(mlr_parallel_for_fn pf, int nthreads, int64_t count, int64_t per,
@@ -354,7 +376,9 @@ static void parallel_(mlr_parallel_for_fn pf, int nthreads, int64_t count, int64
 """
 
 
-def _tasks(name: str, fields: list[tuple[str, str]], body: str) -> tuple[str, str]:
+def _tasks(
+    name: str, fields: list[tuple[str, str]], body: str, per: str = "chunk_(count, nthreads)"
+) -> tuple[str, str]:
     """A parallel loop ``for (t = 0; t < count; t++) body`` over the worker pool.
 
     Returns ``(definitions, dispatch)``: the context struct and task function (file scope; the
@@ -382,7 +406,7 @@ static void {name}_task(void* ctx_, int64_t task, int worker)
 }}
 """
     init = ", ".join(f".{n} = {n}" for _, n in fields)
-    dispatch = (f"{{ {name}_ctx c_ = {{{init}, .per_ = chunk_(count, nthreads), .count_ = count}};\n"
+    dispatch = (f"{{ {name}_ctx c_ = {{{init}, .per_ = {per}, .count_ = count}};\n"
                 f"      parallel_(pf, nthreads, count, c_.per_, {name}_task, &c_); }}")  # fmt: skip
     return defs, dispatch
 
@@ -510,6 +534,10 @@ static void prepare_row_i8(const float* x, int64_t kp, int64_t gs, int8_t* xq, f
 """
 
 
+#: Tiles per task of the GEMV kernels (a tile streams its codes, scales and minimums).
+_GEMV_PER = ("gemv_chunk_(count, nthreads, "
+             "(kp / UV) * UW * NR * 4 + 2 * ngroups * NR * (int64_t)sizeof(sc_t))")  # fmt: skip
+
 #: What a GEMV tile task reads from its caller (see :func:`_tasks`).
 _GEMV_FIELDS = [("const uint32_t*", "w"), ("const sc_t*", "sc"), ("const sc_t*", "mn"),
                 ("const float*", "xsum"), ("float*", "y"), ("int64_t", "n"), ("int64_t", "kp"),
@@ -558,7 +586,7 @@ def _gemv(spec: KernelSpec, isa: Portable) -> str:
             {nl.join(scale)}
         }}
         {_store_tile(isa, spec, [f"acc_{v}" for v in range(nv)], "y + t * NR", "(n - t * NR)")}"""
-    defs, dispatch = _tasks("tiles", _GEMV_FIELDS + [("const float*", "xs")], tile)
+    defs, dispatch = _tasks("tiles", _GEMV_FIELDS + [("const float*", "xs")], tile, _GEMV_PER)
     return f"""{_header(spec, isa)}{_ROW_HELPERS}{defs}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads,
@@ -759,7 +787,7 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
         }}
         {_store_tile(isa, spec, [f"acc_{v}" for v in range(nv)], "y + t * NR", "(n - t * NR)")}"""
     fields = _GEMV_FIELDS + [("const int8_t*", "xq"), ("const float*", "dx")]
-    defs, dispatch = _tasks("tiles", fields, tile)
+    defs, dispatch = _tasks("tiles", fields, tile, _GEMV_PER)
     return f"""{_header(spec, isa)}{_I8_HELPERS}{defs}
 void {spec.name}(const uint32_t* restrict w, const sc_t* restrict sc, const sc_t* restrict mn,
                  const float* restrict x, float* restrict y, int64_t n, int64_t kp, int nthreads,
