@@ -322,3 +322,30 @@ def test_inaccurate_cvxopt_round_is_resolved_by_clarabel(monkeypatch):
     assert res.status == "optimal"
     assert "CLARABEL" in res.solver
     assert res.value == pytest.approx(1 / (4 * n + 2), rel=1e-6)
+
+
+def test_pair_schur_matches_dense_traces():
+    """Oracle: dense traces <r' M_c r, r' M_d r> of the pair matrices of the scaled problem,
+    each M_c formed by the gather-based combination of a unit multiplier (a separate code path
+    from the Gram-block Schur complement), for more pairs than one Schur tile."""
+    from mlroundup.longstep import pep
+
+    rng = np.random.default_rng(3)
+    h = np.array([1.5, 2.0, 1.2, 3.0, 0.8, 1.1, 2.5, 1.4, 1.9, 1.0])
+    N = h.size + 2
+    ii, jj = np.nonzero(~np.eye(N, dtype=bool))  # 132 pairs: more than one 64-column tile
+    ops = pep._PairOps(h, ii, jj, grad_scale=0.7, value_scale=0.3)
+    r = rng.normal(size=(N, N))
+    T = []
+    for c in range(ii.size):
+        e = np.zeros(ii.size)
+        e[c] = 1.0
+        T.append((r.T @ ops.combine(e) @ r).ravel())
+    T = np.array(T)
+    E00 = np.zeros((N, N))
+    E00[0, 0] = 1.0
+    t0 = (r.T @ E00 @ r).ravel()
+    H, h00, h0 = ops.schur(r)
+    np.testing.assert_allclose(H, T @ T.T, rtol=1e-10, atol=1e-10 * np.abs(T @ T.T).max())
+    assert h00 == pytest.approx(float(t0 @ t0), rel=1e-12)
+    np.testing.assert_allclose(h0, T @ t0, rtol=1e-10, atol=1e-10 * np.abs(T @ t0).max())

@@ -34,8 +34,16 @@ _OPTIMAL_TOL = 1e-6
 _ACCEPT_TOL = 1e-5
 # Relative gap and residuals requested from CVXOPT (on the scaled problem).
 _IPM_TOL = 1e-7
+# Smallest duality gap requested from CVXOPT (relative, on the scaled problem; residuals stay at
+# _IPM_TOL). Near a gap of 1e-7 rounding makes the KKT matrix singular on long-step problems: the
+# iterate one step before (gap 2e-7, residuals 4e-8 at n = 63) was followed by a step that raised
+# the dual residual to 4e-6, leaving the returned iterate inaccurate.
+_IPM_GAP_TOL = 3e-7
 # Relative residual of a KKT solve (against the exact operators) past which CVXOPT is stopped.
 _KKT_RES_MAX = 1e-4
+# Diagonal shift (relative to the largest diagonal entry) of a reduced KKT matrix whose Cholesky
+# factorization failed through rounding.
+_KKT_REG = 1e-12
 # Accuracy (gap/residuals) at which an intermediate constraint-generation round is still used
 # to find violated pairs (its value is not returned).
 _LOOSE_TOL = 1e-2
@@ -43,8 +51,14 @@ _LOOSE_TOL = 1e-2
 _LOOSE_IPM_TOL = 1e-3
 # Largest relative violation of a loose round at which the pair set is solved accurately.
 _SWITCH_TOL = 1e-3
-# Pairs added per point and round (as first and as second index) by constraint generation.
+# Pairs added per point and round (as first and as second index) by constraint generation:
+# loose rounds, and accurate rounds (near the end every truly violated pair should go in at once:
+# an accurate round costs as many iterations as a loose one, ~30).
 _PER_POINT = 2
+_PER_POINT_ACCURATE = 8
+# A loose round that adds fewer pairs than this fraction of the set switches to accurate rounds
+# (the set is nearly complete; loose rounds would dribble pairs in at full price).
+_SWITCH_FRACTION = 0.02
 # Schedules at least this long start constraint generation from their halves' pair sets.
 _WARM_MIN_N = 16
 
@@ -278,6 +292,7 @@ class _PairOps:
         self.X = X
         self.a = 1.0 / (grad_scale * value_scale)
         self.b = 1.0 / (grad_scale * np.sqrt(value_scale))
+        self._block = None
 
     # Point-level quadratic forms of a symmetric Z: A_gg[p, q] = gamma_p' Z gamma_q,
     # A_gx[p, q] = gamma_p' Z chi_q, A_xx[p, q] = chi_p' Z chi_q.
@@ -318,40 +333,42 @@ class _PairOps:
         GBX = B @ self.X.T
         return (0.5 * self.a) * (GBX + GBX.T) + (0.5 * self.b**2) * C
 
-    def schur(self, rti: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    def schur(
+        self, rti: np.ndarray, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float, np.ndarray]:
         """Schur complement of the congruence ``T(Z) = rti' Z rti`` on the pair matrices.
 
-        Returns ``H[c, d] = <T(M_c), T(M_d)>`` (``(m, m)``), ``<T(E00), T(E00)>`` and
-        ``<T(E00), T(M_c)>`` (``(m,)``). With the scaled vectors ``a_c = rti' u_c`` etc.,
-        ``H = 1/2 (UU o VV + UV o UV^T) + 1/2 (UW o VW + (UW o VW)^T) + 1/4 WW o WW`` (``o`` the
-        entrywise product; ``UV[c, d] = a_c' b_d`` ...); the scaled vectors are gathered from
-        ``rti' [Gamma, X]`` (``O(N^3 + m N)``) and the six Gram blocks are ``m x m`` products
-        (``O(m^2 N)``).
+        Returns ``H[c, d] = <T(M_c), T(M_d)>`` (``(m, m)``; added to ``out`` when given),
+        ``<T(E00), T(E00)>`` and ``<T(E00), T(M_c)>`` (``(m,)``). The pairs are the columns
+        ``sym(u_c v_c^T) + 1/2 w_c w_c^T`` of a :class:`mlroundup.longstep._sdp.LowRankBlock`
+        (``u_c = a gamma_j``, ``v_c = chi_i - chi_j``, ``w_c = b (gamma_i - gamma_j)``), whose
+        Schur complement is the one copy of the formula: Gram blocks of the scaled vectors
+        ``rti' u_c`` ... (``O(m^2 N)``), built in cache-sized column tiles.
         """
-        i, j = self.ii, self.jj
-        Rg = rti.T.copy()  # rti' gamma_p = column p (p >= 1); gamma_0 = 0
-        Rg[:, 0] = 0.0
-        Y = rti.T @ self.X  # rti' chi_p
-        Bu = self.a * Rg[:, j]
-        Bv = Y[:, i] - Y[:, j]
-        Bw = self.b * (Rg[:, i] - Rg[:, j])
-        UV = Bu.T @ Bv
-        H = Bu.T @ Bu
-        H *= Bv.T @ Bv  # UU o VV
-        H += UV * UV.T
-        T = Bu.T @ Bw
-        T *= Bv.T @ Bw  # UW o VW
-        H += T
-        H += T.T
-        H *= 0.5
-        WW = Bw.T @ Bw
-        WW *= WW
-        WW *= 0.25
-        H += WW
+        blk = self.block()
+        H = blk.schur(rti, out=out)
         e = rti.T[:, 0]  # rti' e_0
-        eu, ev, ew = e @ Bu, e @ Bv, e @ Bw
+        eu, ev, ew = e @ rti.T @ blk.U, e @ rti.T @ blk.V, e @ rti.T @ blk.W
         h0 = eu * ev + 0.5 * ew**2
         return H, float((e @ e) ** 2), h0
+
+    def block(self):
+        """The pair matrices as a :class:`mlroundup.longstep._sdp.LowRankBlock` (cached)."""
+        if self._block is None:
+            from mlroundup.longstep._sdp import LowRankBlock
+
+            i, j = self.ii, self.jj
+            Gam = np.eye(self.N)
+            Gam[:, 0] = 0.0  # gamma_0 = 0
+            self._block = LowRankBlock(
+                cols=np.arange(self.m),
+                U=self.a * Gam[:, j],
+                V=self.X[:, i] - self.X[:, j],
+                W=self.b * (Gam[:, i] - Gam[:, j]),
+                coef=np.full(self.m, 0.5),
+                h=np.zeros((self.N, self.N)),
+            )
+        return self._block
 
 
 def _violation_matrix(h: np.ndarray, G: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -410,9 +427,10 @@ def _solve_cvxopt(
 
     Returns ``(tau, lam, S, G, F, status, iterations)``.
     """
-    import scipy.linalg as sla
     import scipy.sparse as sp
     from cvxopt import matrix, solvers, spmatrix
+
+    from mlroundup.longstep._sdp import _cho_solve, _cholesky
 
     n = h.size
     N = n + 2
@@ -473,8 +491,8 @@ def _solve_cvxopt(
         rti = np.array(W["rti"][0])
         Q = rti @ rti.T
         Q = 0.5 * (Q + Q.T)
-        H = np.empty((nx, nx))
-        H[1:, 1:], h00, h0 = ops.schur(rti)
+        H = np.zeros((nx, nx))
+        _, h00, h0 = ops.schur(rti, out=H[1:, 1:])
         H[0, 0] = h00
         H[0, 1:] = h0
         H[1:, 0] = h0
@@ -484,13 +502,20 @@ def _solve_cvxopt(
         # reduced matrix P' H P stays well conditioned where H alone does not (CVXOPT's 'chol'
         # solver does the same with a QR factorization of A').
         HP = H[:, F] - (AN.T @ H[T, :]).T
-        Hred = HP[F, :] - AN.T @ HP[T, :]
-        try:
-            cf = sla.cho_factor(Hred, lower=True, check_finite=False)
-        except np.linalg.LinAlgError as exc:
-            # Rounding makes the reduced matrix lose definiteness close to the optimum; CVXOPT
-            # then stops with status 'unknown' and returns the current iterate (checked below).
-            raise ArithmeticError("singular KKT matrix") from exc
+        Hred = np.ascontiguousarray(HP[F, :] - AN.T @ HP[T, :])
+        diag_max = float(np.abs(np.diag(Hred)).max())
+        cf = _cholesky(Hred)  # overwrites Hred
+        if cf is None:
+            # Rounding makes the reduced matrix lose definiteness close to the optimum: a tiny
+            # diagonal shift (the first KKT solve is checked against the exact operators below,
+            # so a direction it spoils stops CVXOPT). If even that fails, CVXOPT stops with
+            # status 'unknown' and returns the current iterate (checked below).
+            Hred = np.ascontiguousarray(HP[F, :] - AN.T @ HP[T, :])
+            Hred[np.arange(Hred.shape[0]), np.arange(Hred.shape[0])] += _KKT_REG * diag_max
+            cf = _cholesky(Hred)
+            if cf is None:
+                raise ArithmeticError("singular KKT matrix")
+        del Hred, HP
 
         calls = [0]
         r_s = np.array(W["r"][0])
@@ -544,7 +569,7 @@ def _solve_cvxopt(
             xp = np.zeros(nx)
             xp[T] = by
             rr = r1 - H @ xp
-            w = sla.cho_solve(cf, rr[F] - AN.T @ rr[T], check_finite=False)
+            w = _cho_solve(cf, rr[F] - AN.T @ rr[T])
             ux = xp
             ux[F] += w
             ux[T] -= AN @ w
@@ -566,8 +591,8 @@ def _solve_cvxopt(
     # tolerances coincide. Below ~1e-9 rounding in the KKT solves stalls CVXOPT.
     opts = {
         "show_progress": bool(verbose),
-        "abstol": tol,
-        "reltol": tol,
+        "abstol": max(tol, _IPM_GAP_TOL),
+        "reltol": max(tol, _IPM_GAP_TOL),
         "feastol": tol,
         "maxiters": 80,
         "refinement": 3,
@@ -894,9 +919,9 @@ def worst_case(
     tol : float, default 1e-7
         Constraint-generation stopping rule: stop when no interpolation inequality is violated
         at the restricted maximizer by more than ``tol * f(x_n)`` (normalized units). Must be in
-        ``(0, 1e-3]``. (CVXOPT's relative gap and residuals are requested at ``1e-7`` on the
-        scaled problem; iterates stopped by rounding are accepted down to ``1e-6`` as
-        ``"optimal"``.)
+        ``(0, 1e-3]``. (CVXOPT's residuals are requested at ``1e-7`` and its relative gap
+        at ``3e-7`` on the scaled problem; iterates stopped by rounding are accepted down to
+        ``1e-6`` as ``"optimal"``.)
     max_rounds : int, default 100
         Maximum number of constraint-generation rounds (``>= 1``) of the main loop (each
         half-schedule solve of the predicted start has the same limit).
@@ -958,10 +983,12 @@ def worst_case(
     violates nothing by more than ``1e-3`` (short steps), also the pairs that the two halves
     of the schedule need, found by solving the halves first, recursively
     (:func:`_predicted_pairs`).
-    Each round adds, for each point, its two most violated pairs as first and as second index
-    (:func:`_select`). Intermediate rounds (CVXOPT) are solved loosely (gap and residuals
-    ``1e-3``): they only point at pairs; once a loose round violates nothing by more than
-    ``1e-3`` relative, the rounds are solved accurately. The loop ends only after an accurate
+    Each round adds, for each point, its two (accurate rounds: eight) most violated pairs as
+    first and as second index (:func:`_select`). From the initial pairs, intermediate rounds
+    (CVXOPT) are solved loosely (gap and residuals ``1e-3``): they only point at pairs; once a
+    loose round violates nothing by more than ``1e-3`` relative, or adds fewer than 2% new
+    pairs, the rounds are solved accurately. From a predicted start (nearly complete: ~2% of
+    the final pairs missing at ``n = 127``) every round is accurate. The loop ends only after an accurate
     round whose largest violation is at most ``tol * f_n`` -- at that point the primal is
     feasible up to the same relative tolerance the interior-point solver itself works to, and
     the returned value is the dual bound ``tau R^2`` of a certificate valid for all pairs. (The
@@ -1027,6 +1054,8 @@ def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False, a
     Intermediate rounds (CVXOPT) are solved loosely: they only have to point at the pairs that
     matter. Once a loose round violates no pair by more than ``_SWITCH_TOL`` (relative), the
     same set is solved accurately (``loose_only=True``: returned as it is, for a warm start);
+    a loose round that adds fewer than ``_SWITCH_FRACTION`` new pairs is followed by accurate
+    rounds too (not with ``loose_only``);
     from then on every round is accurate, and only an accurate round that violates no pair by
     more than ``tol_f`` ends the loop. ``accurate=True``: every round is accurate from the
     start. Returns ``(sol, ii, jj, statuses, used, rounds, max_viol)`` with
@@ -1076,10 +1105,14 @@ def _generate(h, active, solver, verbose, tol_f, max_rounds, loose_only=False, a
                 f"constraint generation did not converge in max_rounds={max_rounds} rounds "
                 f"(n={n}, {ii.size} pairs, max relative violation {max_viol:.2e})"
             )
-        add = _select(V, active, thr * scale, per_point=_PER_POINT)
+        add = _select(
+            V, active, thr * scale, per_point=_PER_POINT_ACCURATE if accurate else _PER_POINT
+        )
         if not add.any():  # pragma: no cover - max_viol > thr implies a candidate
             accurate = True
             continue
+        if not accurate and not loose_only and add.sum() < _SWITCH_FRACTION * ii.size:
+            accurate = True
         active |= add
         ii, jj = np.nonzero(active)
     return (tau1, lam, G1, F1), ii, jj, statuses, used_solvers, rounds, max_viol
@@ -1180,8 +1213,10 @@ def _worst_case_loop(h, L, R, method, solver, verbose, tol_f, max_rounds, t0, c0
         if start_accurate is None:
             active, count = _predicted_pairs(h, solver, verbose, max_rounds, {})
             warm_sdps += count
+        # A predicted start is nearly complete (at n = 127 it missed ~2% of the final pairs):
+        # its rounds are accurate from the first one.
         sol, ii, jj, statuses, used_solvers, rounds, max_viol = _generate(
-            h, active, solver, verbose, tol_f, max_rounds, accurate=bool(start_accurate)
+            h, active, solver, verbose, tol_f, max_rounds, accurate=start_accurate is not False
         )
         tau1, lam, G1, F1 = sol
     rounds += warm_sdps
