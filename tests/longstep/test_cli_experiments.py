@@ -74,7 +74,7 @@ def test_reproduce_longstep_quick(tmp_path):
     for e in by_name.values():
         assert e["status"] == "ok", e["error"]
     cert = {m["name"]: m for m in by_name["longstep-certificates"]["metrics"]}
-    for t in (2, 3, 7, 15, 31):
+    for t in (2, 3, 7, 15, 31, 63):
         assert cert[f"constant t={t}"]["verdict"] == "reproduced"
     wc = {m["name"]: m for m in by_name["longstep-worst-case"]["metrics"]}
     assert wc["constant: worst case x (4n+2)"]["ours"] == pytest.approx(1.0, rel=1e-5)
