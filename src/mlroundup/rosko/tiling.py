@@ -217,6 +217,7 @@ class PathCosts:
 #: shared with other jobs. The model picked the faster path in 19-20 of 21 problems on AVX-512
 #: and 20-21 of 21 on AVX2; where it missed, the other path was at most 1.06x faster. The
 #: portable path uses AVX2's costs (both are vector loops; only the ratio of the paths matters).
+#: Refit with ``scripts/rosko_fit_path_costs.py --isa avx512 avx2 --out fit.json`` after a kernel change.
 PATH_COSTS: dict[str, PathCosts] = {
     "avx512": PathCosts(0.0332, 0.0493, 0.0363, 0.0530, 0.339, 0.223),
     "avx2": PathCosts(0.0461, 0.0530, 0.0478, 0.0575, 0.420, 0.238),
