@@ -52,6 +52,12 @@ def blas_threads(n: int = 1, user_api: str | None = "blas") -> Iterator[None]:
     Small dense products gain nothing from BLAS threads, and on a busy machine OpenBLAS's spinning
     workers slow the caller's own threads several-fold. Uses threadpoolctl (a no-op without it);
     the previous limits are restored on exit.
+
+    Only the libraries loaded when the block starts are limited: a BLAS first loaded inside the
+    block keeps its own thread count. SciPy ships its own OpenBLAS, loaded lazily by the first
+    ``import scipy.linalg``; a caller whose block solves with SciPy (or CVXOPT through it) should
+    import ``scipy.linalg`` before entering (``longstep.pep.worst_case`` does: without it each
+    Cholesky of its KKT solve took 1.4 s of CPU instead of 0.12 s).
     """
     controller = _controller()
     if controller is None:  # pragma: no cover - threadpoolctl ships with every extra needing it
