@@ -130,13 +130,15 @@ I8_ISAS = [i for i in ("avx2", "avx512vnni") if isa_supported(i)]
 @pytest.mark.parametrize(
     "group,scale_dtype", [(32, "float32"), (128, "float32"), (None, "float32"), (32, "float16")]
 )
-def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype):
-    """Oracle: reference_gemv_int8 (NumPy int8 rounding of activations per block of 32)."""
+@pytest.mark.parametrize("nv,nacc", [(1, 1), (1, 4), (2, 2)])
+def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype, nv, nacc):
+    """Oracle: reference_gemv_int8 (NumPy int8 rounding of activations per block of 32); with
+    several integer accumulators per vector (``nacc``) too."""
     if isa == "none":
         pytest.skip("no integer-GEMV ISA (AVX2 or AVX-512 VNNI) on this CPU")
     from mlroundup.qigen.quant import reference_gemv_int8
 
-    spec = KernelSpec("gemv_i8", 4, group, 1, 1, isa, scale_dtype)
+    spec = KernelSpec("gemv_i8", 4, group, nv, nacc, isa, scale_dtype)
     kern = compile_kernel(spec)
     rng = np.random.default_rng(5)
     for n in (1, 3, 17, spec.nr - 1, spec.nr + 1):
@@ -156,6 +158,8 @@ def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype):
 def test_int8_gemv_spec_checks_and_vnni_compiles():
     with pytest.raises(ValueError, match="integer kernels"):
         KernelSpec("gemv_i8", 3, 32, 1, 1, "avx2")
+    with pytest.raises(ValueError, match="nacc=5"):  # 4 units per block: at most 4 accumulators
+        KernelSpec("gemv_i8", 4, 32, 1, 5, "avx512vnni")
     if not isa_supported("avx512vnni"):
         compile_kernel(KernelSpec("gemv_i8", 4, 64, 1, 1, "avx512vnni"))  # built, not run
 

@@ -197,6 +197,9 @@ class _X86(Portable):
             f"{P}_maddubs_epi16({u2}, {P}_set1_epi32({s2}))), ones16_));"
         )
 
+    def iadd(self, acc: str, b: str) -> str:
+        return f"{acc} = {self.P}_add_epi32({acc}, {b});"
+
     def cvt_i(self, v: str, i: str) -> str:
         return f"{self.ftype} {v} = {self.P}_cvtepi32_ps({i});"
 
@@ -296,6 +299,8 @@ class KernelSpec:
             raise ValueError(f"invalid nv={self.nv}: 1..8")
         if not 1 <= self.nacc <= 8:
             raise ValueError(f"invalid nacc={self.nacc}: 1..8")
+        if self.kind == "gemv_i8" and self.nacc > 4:
+            raise ValueError(f"invalid nacc={self.nacc}: 1..4 for gemv_i8 (4 units per block)")
 
     @property
     def nr(self) -> int:
@@ -745,8 +750,12 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
     the even-indexed ones in the low nibbles of its 4 bytes and the odd-indexed in the high
     nibbles, so the activations of each 8-value unit are stored reordered as
     ``(x0, x2, x4, x6, x1, x3, x5, x7)``: two 32-bit broadcasts per unit. Per block the integer
-    sums become float with ``dx_b``; the zero-point term uses the exact float sums ``X_j``."""
-    nv = spec.nv
+    sums become float with ``dx_b``; the zero-point term uses the exact float sums ``X_j``.
+
+    ``nacc`` independent integer accumulators per vector (unit ``u`` adds into ``u % nacc``,
+    summed at the end of the block): with one, the block's eight ``vpdpbusd`` form one dependent
+    chain (5 cycles each), which bounds the VNNI kernel below the memory's speed."""
+    nv, na = spec.nv, min(spec.nacc, 4)
     body = []
     for u in range(4):  # 4 units of 8 codes = one activation block of 32
         body.append(f"int32_t xe{u}, xo{u}; memcpy(&xe{u}, xb + {8 * u}, 4); "
@@ -754,12 +763,15 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
         for v in range(nv):
             body.append(isa.load_w(f"w{u}_{v}", f"wp + {u * spec.nr + v * isa.lanes}"))
             body.append(isa.nibbles(f"lo{u}_{v}", f"hi{u}_{v}", f"w{u}_{v}"))
-            body.append(isa.dot2_u8s8(f"ia_{v}", f"lo{u}_{v}", f"xe{u}", f"hi{u}_{v}", f"xo{u}"))
+            body.append(isa.dot2_u8s8(f"ia{u % na}_{v}", f"lo{u}_{v}", f"xe{u}", f"hi{u}_{v}",
+                                      f"xo{u}"))  # fmt: skip
     nl = "\n"
-    blk = [isa.izero(f"ia_{v}") for v in range(nv)]
+    blk = [isa.izero(f"ia{a}_{v}") for a in range(na) for v in range(nv)]
     fin = []
     for v in range(nv):
-        fin.append(isa.cvt_i(f"f_{v}", f"ia_{v}"))
+        for a in range(1, na):
+            fin.append(isa.iadd(f"ia0_{v}", f"ia{a}_{v}"))
+        fin.append(isa.cvt_i(f"f_{v}", f"ia0_{v}"))
         fin.append(isa.fma_scalar(f"g_{v}", "dx[kb / 32]", f"f_{v}"))
     scale = []
     for v in range(nv):
