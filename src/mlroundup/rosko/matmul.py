@@ -36,6 +36,7 @@ from mlroundup.rosko.tiling import (
     choose_mc_nc,
     choose_nr,
     choose_prefetch,
+    choose_row_panel,
     path_seconds,
 )
 from mlroundup.utils.cpu import has_features
@@ -110,7 +111,8 @@ def rows_kernel(isa: str) -> Any:
     lib = load_library(generate_rows(spec, vectors), name, spec.flags)
     fn = getattr(lib, name)
     i64, vp = ctypes.c_int64, ctypes.c_void_p
-    fn.argtypes = [vp, vp, vp, i64, i64, vp, i64, vp, i64, vp, ctypes.c_int, ctypes.c_int, vp]
+    fn.argtypes = [vp, vp, vp, i64, i64, i64, vp, i64, i64, vp, i64, vp, i64, vp,
+                   ctypes.c_int, ctypes.c_int, vp]  # fmt: skip
     fn.restype = ctypes.c_int
     return fn
 
@@ -235,10 +237,14 @@ def spmm(
     pack_b : bool, optional
         Copy B into NR-wide panels first (True) or read it in place (False; needs a row-major B
         with N a multiple of NR, else B is packed anyway). Default: pack when a row of B is used
-        by at least :data:`PACK_B_MIN_USES` nonzeros on average (``nnz / K``).
+        by at least :data:`PACK_B_MIN_USES` nonzeros on average (``nnz / K``). With
+        ``path="rows"``: pack B into panels of
+        :func:`~mlroundup.rosko.tiling.choose_row_panel` columns (True; only when N is wider
+        than one) or not (False); default: the faster in the model.
     path : {"tiles", "rows"}, optional
         Force Rosko's tiles or the row path (each row of C accumulated in registers over the row's
-        nonzeros; B read in place, or copied first into rows aligned to :data:`ROW_ALIGN` bytes
+        nonzeros; B packed into column panels that stay in L2 when the model predicts that
+        faster, else read in place, or copied first into rows aligned to :data:`ROW_ALIGN` bytes
         if its columns are not contiguous, or if its rows are misaligned and each is used by at
         least :data:`ROW_ALIGN_MIN_USES` nonzeros on average). Default:
         the path :func:`mlroundup.rosko.tiling.path_seconds` predicts faster, or tiles when any
@@ -303,13 +309,16 @@ def spmm(
         plan = a._cache[key] = _plan(a, n, threads, spec.name, nr, mc, nc, pack_b, in_place, path)
     pf = pool.parallel_for_address() if plan.threads > 1 else None
     if plan.path == "rows":
-        if not in_place or b.strides[0] < 0 or (plan.pack_b and not _rows_aligned(b)):
+        bp_ptr = None
+        if plan.panel:  # B packed into panels by the kernel, through its strides
+            bp_ptr = _aligned_buffer(max(1, -(-n // plan.panel) * k * plan.panel)).ctypes.data
+        elif not in_place or b.strides[0] < 0 or (plan.pack_b and not _rows_aligned(b)):
             b = _aligned_rows(b)
         indptr, cols, vals = _csr(a)
         rc = rows_kernel(spec.name)(
-            indptr.ctypes.data, cols.ctypes.data, vals.ctypes.data, m, n,
-            b.ctypes.data, b.strides[0] // 4, out.ctypes.data, n,
-            plan.split.ctypes.data, plan.split.size - 1, plan.threads, pf,
+            indptr.ctypes.data, cols.ctypes.data, vals.ctypes.data, m, n, k,
+            b.ctypes.data, b.strides[0] // 4, b.strides[1] // 4, bp_ptr, plan.panel,
+            out.ctypes.data, n, plan.split.ctypes.data, plan.split.size - 1, plan.threads, pf,
         )  # fmt: skip
         if rc != 0:
             raise ValueError(f"row kernel rejected its arguments (B strides {b.strides})")
@@ -364,6 +373,10 @@ class Plan:
     reason : str
         Why this path: ``"model"`` (the faster model time), ``"forced"`` (the ``path`` argument),
         or why the row path was not possible.
+    panel : int
+        Row path: columns per panel B is packed into first (then ``pack_b`` is True), or 0: B
+        read in place (:func:`mlroundup.rosko.tiling.choose_row_panel`; by the model's
+        ``"rows_panels"`` time, or ``pack_b=True`` with ``path="rows"``).
     """
 
     path: str
@@ -375,11 +388,14 @@ class Plan:
     split: np.ndarray
     model_seconds: dict[str, float]
     reason: str
+    panel: int = 0
 
     def describe(self) -> str:
         """One line: the path, why, threads and (tile path) the tile sizes."""
         est = ", ".join(f"{p} {1e3 * t:.3g} ms" for p, t in self.model_seconds.items())
         head = f"{self.path} ({self.reason}; model {est}), {self.threads} thread(s), {self.isa}"
+        if self.path == "rows" and self.panel:
+            return f"{head}, B packed in panels of {self.panel} columns"
         if self.path == "rows":
             return f"{head}, align_b={self.pack_b}"
         s = self.sizes
@@ -407,21 +423,31 @@ def _plan(a, n, threads, isa, nr, mc, nc, pack_b, in_place, path):
     m, k = a.shape
     sizes = block_sizes_for(a, n, threads=threads, isa=isa, nr=nr, mc=mc, nc=nc)
     est = path_seconds(m, k, n, a.nnz, mr=a.mr, n_kb=a.n_kb, isa=isa)
+    panels = False  # row path: B packed into panels
     if path is not None:
         chosen, reason = path, "forced"
+        if path == "rows":
+            panels = "rows_panels" in est and (
+                est["rows_panels"] < est["rows"] if pack_b is None else pack_b
+            )
     elif k >= 2**31:
         chosen, reason = "tiles", "K too large for the row path's 32-bit columns"
     elif nr is not None or mc is not None or nc is not None or pack_b is not None:
         chosen, reason = "tiles", "tile parameters given"
     else:
-        chosen, reason = min(PATHS, key=lambda p: est[p]), "model"  # ties: tiles
+        best = min(est, key=est.get)  # ties: tiles (the first key)
+        chosen, reason, panels = best.removesuffix("_panels"), "model", best == "rows_panels"
     if chosen == "rows":
         if k >= 2**31:
             raise ValueError(f"path='rows' needs K < 2**31, got K={k}")
-        threads = int(max(1, min(threads, m, est["rows"] // ROW_SECONDS_PER_THREAD)))
+        t_rows = est["rows_panels" if panels else "rows"]
+        threads = int(max(1, min(threads, m, t_rows // ROW_SECONDS_PER_THREAD)))
         costs = PATH_COSTS[isa]
         row_cost = costs.c_rows / costs.row_in_l2  # writing a row of C, in nonzeros' time
         split = _row_split(np.diff(_csr(a)[0]), _tasks(threads, m), row_cost)
+        if panels:
+            panel = choose_row_panel(k, ISAS[isa].width)
+            return Plan("rows", isa, threads, sizes, True, 0, split, est, reason, panel)
         copy_b = a.nnz >= ROW_ALIGN_MIN_USES * k  # worth aligning B's rows when misaligned
         return Plan("rows", isa, threads, sizes, copy_b, 0, split, est, reason)
     if pack_b is None:

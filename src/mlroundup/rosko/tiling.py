@@ -199,6 +199,11 @@ class PathCosts:
         Tile path, per element of C and k block: zeroing or reading the C tile, and writing it.
     c_rows : float
         Row path, per element of C: written once from registers.
+    row_panels : float
+        Row path with B packed into panels (:func:`choose_row_panel`), per nonzero and column:
+        the B row read from a panel that stays in L2.
+    pack_panels : float
+        Row path with B packed into panels, per element of B: the copy.
     """
 
     tile_update: float
@@ -207,22 +212,40 @@ class PathCosts:
     row_beyond_l2: float
     c_tiles: float
     c_rows: float
+    row_panels: float
+    pack_panels: float
 
 
-#: Fitted on an Intel Xeon (Sapphire Rapids, 48 KiB L1d, 2 MiB L2): non-negative least squares,
-#: relative errors, of :func:`path_seconds` to both paths' one-thread CPU times (median of 7) on
+#: Fitted on an Intel Xeon (Sapphire Rapids, 48 KiB L1d, 2 MiB L2) by
+#: ``scripts/rosko_fit_path_costs.py`` (it says how): non-negative least squares, relative errors,
+#: of :func:`path_seconds` to the three variants' one-thread CPU times (median of 7) on
 #: 2048 x 2048 random and SmolLM2-135M ffn_up (1536 x 576) and ffn_down (576 x 1536) problems
 #: times 256 columns (B on a cache line) at 70, 80, 90, 95, 98, 99 and 99.9% sparsity, each ISA
-#: forced, with the 64 x 128 tiles of :func:`choose_mr_nr`; the mean of two fits on a machine
-#: shared with other jobs. The model picked the faster path in 19-20 of 21 problems on AVX-512
-#: and 20-21 of 21 on AVX2; where it missed, the other path was at most 1.06x faster. The
-#: portable path uses AVX2's costs (both are vector loops; only the ratio of the paths matters).
-#: Refit with ``scripts/rosko_fit_path_costs.py --isa avx512 avx2 --out fit.json`` after a kernel change.
+#: forced, with the 64 x 128 tiles of :func:`choose_mr_nr` and 128-column row panels, on a
+#: machine shared with other jobs. The model picked the fastest variant in 20 of 21 problems on
+#: each ISA; where it missed, another was 1.10-1.11x faster. The portable path uses AVX2's costs
+#: (both are vector loops; only the ratio of the paths matters). Refit with
+#: ``scripts/rosko_fit_path_costs.py --isa avx512 avx2 --out fit.json`` after a kernel change.
 PATH_COSTS: dict[str, PathCosts] = {
-    "avx512": PathCosts(0.0332, 0.0493, 0.0363, 0.0530, 0.339, 0.223),
-    "avx2": PathCosts(0.0461, 0.0530, 0.0478, 0.0575, 0.420, 0.238),
-    "portable": PathCosts(0.0461, 0.0530, 0.0478, 0.0575, 0.420, 0.238),
+    "avx512": PathCosts(0.0271, 0.0422, 0.0326, 0.0454, 0.2886, 0.1861, 0.0264, 0.4463),
+    "avx2": PathCosts(0.0382, 0.0417, 0.0403, 0.0499, 0.375, 0.1622, 0.0361, 0.4866),
+    "portable": PathCosts(0.0382, 0.0417, 0.0403, 0.0499, 0.375, 0.1622, 0.0361, 0.4866),
 }
+
+
+#: Widest B panel of the row path (columns; 8 AVX-512 or 16 AVX2 vectors of accumulators).
+ROW_PANEL_MAX = 128
+
+
+def choose_row_panel(k: int, vector_width: int = 8, caches: dict[str, int] | None = None) -> int:
+    """Columns per B panel of the row path: the widest multiple of 16 floats (a cache line, a
+    multiple of every ISA's vector width), at most :data:`ROW_PANEL_MAX`, whose ``K x panel``
+    floats fill at most half of L2 (the rest: the A stream, C on its way out); at least 16 (or
+    one vector, if wider)."""
+    step = max(16, vector_width)
+    l2 = (caches or cache_sizes())["L2"]
+    fit = int(0.5 * l2 / (_FLOAT * max(k, 1)))
+    return max(step, min(ROW_PANEL_MAX, fit - fit % step))
 
 
 def path_seconds(
@@ -236,11 +259,14 @@ def path_seconds(
     isa: str,
     caches: dict[str, int] | None = None,
 ) -> dict[str, float]:
-    """Model times (seconds, one thread) of the ``"tiles"`` and ``"rows"`` paths.
+    """Model times (seconds, one thread) of the ``"tiles"`` and ``"rows"`` paths, and of the row
+    path over B packed into panels (``"rows_panels"``, only when ``N`` is wider than one panel of
+    :func:`choose_row_panel`: narrower, the in-place rows are already contiguous).
 
     ``tiles = nnz N (tile_update + tile_fill / max(1, d MR)) + M N n_kb' c_tiles`` with ``n_kb'``
-    the k blocks (at least one; a C tile is revisited once per block), and ``rows = nnz N row_B +
-    M N c_rows`` with ``row_B`` by whether B (``4 K N`` bytes) fits in 3/4 of L2.
+    the k blocks (at least one; a C tile is revisited once per block), ``rows = nnz N row_B +
+    M N c_rows`` with ``row_B`` by whether B (``4 K N`` bytes) fits in 3/4 of L2, and
+    ``rows_panels = nnz N row_panels + M N c_rows + K N pack_panels``.
 
     Raises
     ------
@@ -252,18 +278,25 @@ def path_seconds(
     if min(m, k, n, nnz) < 0:
         raise ValueError(f"invalid sizes m={m}, k={k}, n={n}, nnz={nnz}: must be >= 0")
     c = PATH_COSTS[isa]
+    caches = caches or cache_sizes()
     density = nnz / (m * k) if m * k else 0.0
     reuse = max(1.0, density * mr)
-    fits = _FLOAT * k * n <= 0.75 * (caches or cache_sizes())["L2"]
+    fits = _FLOAT * k * n <= 0.75 * caches["L2"]
     tiles = nnz * n * (c.tile_update + c.tile_fill / reuse) + m * n * max(1, n_kb) * c.c_tiles
     rows = nnz * n * (c.row_in_l2 if fits else c.row_beyond_l2) + m * n * c.c_rows
-    return {"tiles": 1e-9 * tiles, "rows": 1e-9 * rows}
+    est = {"tiles": 1e-9 * tiles, "rows": 1e-9 * rows}
+    if n > choose_row_panel(k, caches=caches):
+        panels = nnz * n * c.row_panels + m * n * c.c_rows + k * n * c.pack_panels
+        est["rows_panels"] = 1e-9 * panels
+    return est
 
 
 def choose_path(
     m: int, k: int, n: int, nnz: int, *, mr: int, n_kb: int, isa: str,
     caches: dict[str, int] | None = None,
 ) -> str:  # fmt: skip
-    """``"rows"`` or ``"tiles"``: the path :func:`path_seconds` predicts faster (ties: tiles)."""
+    """``"rows"`` or ``"tiles"``: the path :func:`path_seconds` predicts faster (ties: tiles;
+    the row path's time is the faster of in place and over panels)."""
     est = path_seconds(m, k, n, nnz, mr=mr, n_kb=n_kb, isa=isa, caches=caches)
-    return "rows" if est["rows"] < est["tiles"] else "tiles"
+    rows = min(est["rows"], est.get("rows_panels", est["rows"]))
+    return "rows" if rows < est["tiles"] else "tiles"
