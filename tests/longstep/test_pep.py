@@ -364,3 +364,9 @@ def test_pair_schur_matches_dense_traces():
     np.testing.assert_allclose(H, T @ T.T, rtol=1e-10, atol=1e-10 * np.abs(T @ T.T).max())
     assert h00 == pytest.approx(float(t0 @ t0), rel=1e-12)
     np.testing.assert_allclose(h0, T @ t0, rtol=1e-10, atol=1e-10 * np.abs(T @ t0).max())
+
+
+def test_unknown_solver_raises_value_error_naming_it():
+    """Oracle: the docstring's Raises section (an invalid solver is a ValueError naming it)."""
+    with pytest.raises(ValueError, match="solver='NO_SUCH_SOLVER'"):
+        worst_case([1.0, 1.0], solver="no_such_solver")

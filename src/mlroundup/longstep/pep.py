@@ -1032,6 +1032,18 @@ def worst_case(
     if not isinstance(solver, str) or not solver:
         raise ValueError(f"invalid solver={solver!r}: must be a solver name such as 'CVXOPT'")
     solver = solver.upper()
+    if solver not in ("CVXOPT", "CLARABEL"):
+        try:
+            import cvxpy as cp
+        except ImportError:  # pragma: no cover - cvxpy is a dependency
+            installed = []
+        else:
+            installed = [str(x).upper() for x in cp.installed_solvers()]
+        if solver not in installed:
+            raise ValueError(
+                f"invalid solver={solver!r}: not CVXOPT, CLARABEL or an installed cvxpy solver "
+                f"({', '.join(sorted(installed)) or 'cvxpy not installed'})"
+            )
     try:
         tol_f = float(tol)
     except (TypeError, ValueError) as exc:
