@@ -30,3 +30,25 @@ def read_bandwidth(threads: int, where: str = "dram") -> Workload:
     nbytes = 8 * llc if where == "dram" else llc // 8
     gbps = measure_read(nbytes, threads) / 1e9
     return Workload(step=lambda: None, info={"read_gbps": gbps, "llc_bytes": llc})
+
+
+def read_probe(threads: int, where: str = "dram") -> Workload:
+    """The read-bandwidth probe as a side of a case: each call is one pass of the summing kernel
+    (:func:`mlroundup.kernels.bandwidth.read_pass`) over an array 8 times the last-level cache
+    (``where="dram"``) or an eighth of it ("cache"), so its passes interleave with the other
+    sides' and the bandwidth a kernel is compared with is measured in the same rounds.
+    ``info``: ``read_bytes`` (bytes per call; GB/s = read_bytes / median seconds / 1e9),
+    ``llc_bytes``.
+
+    Raises
+    ------
+    ValueError
+        On another ``where``.
+    """
+    from mlroundup.kernels.bandwidth import last_level_cache_bytes, read_pass
+
+    if where not in ("dram", "cache"):
+        raise ValueError(f"invalid where={where!r}: 'dram' or 'cache'")
+    llc = last_level_cache_bytes()
+    call, nread = read_pass(8 * llc if where == "dram" else llc // 8, threads)
+    return Workload(step=call, info={"read_bytes": nread, "llc_bytes": llc})

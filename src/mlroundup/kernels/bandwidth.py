@@ -9,6 +9,7 @@ its roofline. Nothing here changes the process environment.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 
 import numpy as np
 
@@ -38,10 +39,9 @@ def last_level_cache_bytes() -> int:
     return max(cache_sizes().values())
 
 
-def read_bandwidth(nbytes: int, threads: int, repeats: int = 5) -> float:
-    """Read bandwidth in bytes/s: summing a float32 array of ``nbytes`` bytes with ``threads``.
-
-    Use ``nbytes`` several times the last-level cache for DRAM, a fraction of it for cache.
+def read_pass(nbytes: int, threads: int) -> tuple[Callable[[], float], int]:
+    """One pass of the summing kernel over a float32 array of about ``nbytes`` bytes (32-byte
+    aligned, filled with ones so its pages are resident): the call, and the bytes it reads.
 
     Raises
     ------
@@ -61,5 +61,25 @@ def read_bandwidth(nbytes: int, threads: int, repeats: int = 5) -> float:
     off = (-buf.ctypes.data % 32) // 4
     a = buf[off : off + n]
     p = ptr(a)
-    t = median_time(lambda: fn(p, n, threads), warmup=2, repeats=repeats)
-    return a.nbytes / t
+
+    def call() -> float:
+        return fn(p, n, threads)
+
+    call.buffer = buf  # type: ignore[attr-defined]  # the array lives as long as the call
+    return call, int(a.nbytes)
+
+
+def read_bandwidth(nbytes: int, threads: int, repeats: int = 5) -> float:
+    """Read bandwidth in bytes/s: summing a float32 array of ``nbytes`` bytes with ``threads``
+    (:func:`read_pass`; median of ``repeats`` passes after two warm-up passes).
+
+    Use ``nbytes`` several times the last-level cache for DRAM, a fraction of it for cache.
+
+    Raises
+    ------
+    ValueError
+        If ``nbytes`` < 128 or ``threads`` < 1.
+    """
+    call, nread = read_pass(nbytes, threads)
+    t = median_time(call, warmup=2, repeats=repeats)
+    return nread / t

@@ -126,18 +126,22 @@ AVX2_LABEL = ", AVX2 only"
 
 
 def gemv_setup(
-    threads: int, n: int, k: int, kind: str, dram: bool, llc_bytes: int | None = None
-) -> Workload:
+    threads: int, n: int, k: int, kind: str, dram: bool, llc_bytes: int | None = None,
+    spec: dict[str, Any] | None = None,
+) -> Workload:  # fmt: skip
     """Our autotuned 4-bit group-128 ``kind`` ("gemv" or "gemv_i8") on an ``n x k`` weight.
 
     With ``dram``, a step runs the product over a rotation of copies whose total exceeds four
     last-level caches (``llc_bytes``; default: this machine's), so the weights come from DRAM;
-    the time reported is per product (``units`` = copies). ``info``: ``kernel``,
-    ``weight_bytes`` (bytes of one packed matrix), ``copies``.
+    the time reported is per product (``units`` = copies). ``spec``: the fields of a
+    :class:`~mlroundup.qigen.codegen.KernelSpec` to time instead of the autotuner's choice.
+    ``info``: ``kernel``, ``weight_bytes`` (bytes of one packed matrix), ``copies``.
     """
+    from mlroundup.qigen.codegen import KernelSpec
     from mlroundup.qigen.measure import gemv_rotation
 
-    rot = gemv_rotation(n, k, 4, 128, threads=threads, dram=dram, llc_bytes=llc_bytes, kind=kind)
+    rot = gemv_rotation(n, k, 4, 128, threads=threads, dram=dram, llc_bytes=llc_bytes, kind=kind,
+                        spec=None if spec is None else KernelSpec(**spec))  # fmt: skip
     return Workload(step=rot.step, units=rot.copies,
                     info={"kernel": rot.kernel, "weight_bytes": rot.weight_bytes,
                           "copies": rot.copies})  # fmt: skip

@@ -13,11 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlroundup.kernels.autotune import median_time
 from mlroundup.kernels.bandwidth import last_level_cache_bytes, read_bandwidth
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlroundup.qigen.codegen import KernelSpec
 
 __all__ = [
     "SHAPES",
@@ -96,17 +100,20 @@ def gemv_rotation(
     llc_bytes: int | None = None,
     tune_repeats: int = 3,
     kind: str = "gemv",
+    spec: KernelSpec | None = None,
 ) -> GemvRotation:
     """The autotuned ``kind`` ("gemv", or "gemv_i8" for the integer one) on an ``n x k`` random
     ``bits``-bit weight, ready to time. With ``dram``, over enough packed copies that their total
     exceeds four last-level caches (``llc_bytes``; default: this machine's), so every product
-    reads its weight from DRAM; else one copy (cache-resident after the first call)."""
+    reads its weight from DRAM; else one copy (cache-resident after the first call). ``spec``
+    times that kernel instead of the autotuner's choice (its kind, bits and group must fit)."""
     from dataclasses import replace
 
     from mlroundup.qigen.kernels import compile_kernel, tune
     from mlroundup.qigen.layout import pack
 
-    spec, _ = tune(kind, n, k, bits, group_size, threads=threads, repeats=tune_repeats)
+    if spec is None:
+        spec, _ = tune(kind, n, k, bits, group_size, threads=threads, repeats=tune_repeats)
     kern = compile_kernel(spec)
     pw = pack(random_quantized(n, k, bits, group_size), spec.nr)
     copies = 1
