@@ -387,3 +387,20 @@ def test_obs_f_full_and_cg_meet_the_proven_rate(n):
         res = worst_case(h, method=method)
         assert res.status == "optimal" and res.solver.startswith("CVXOPT")
         assert res.value == pytest.approx(rate, rel=1e-6)
+
+
+def test_one_long_step_closed_form_and_step_limit():
+    """Oracle: the tight one-step rate of gradient descent, L R^2 max(1/(4h+2), (h-1)^2/2)
+    (Taylor, Hendrickx & Glineur 2017, Sec. 4.1), up to the longest accepted step; a longer step
+    or a string is a ValueError naming it (the solvers lose accuracy beyond MAX_STEP)."""
+    from mlroundup.longstep.pep import MAX_STEP
+
+    for h in (0.5, 3.0, MAX_STEP):
+        rate = max(1.0 / (4.0 * h + 2.0), (h - 1.0) ** 2 / 2.0)
+        assert worst_case([h], L=2.0, R=0.5).value == pytest.approx(0.5 * rate, rel=1e-6)
+    with pytest.raises(ValueError, match=r"steps\[0\]"):
+        worst_case([1e5, 1.0])
+    with pytest.raises(ValueError, match="string"):
+        worst_case([1.0, "2"])
+    with pytest.raises(ValueError, match="L="):
+        worst_case([1.0], L="1")

@@ -84,6 +84,7 @@ def test_schedule_is_cycled_and_lr_values():
         ({"schedule": [1.0, -1.0]}, r"schedule\[1\]=-1.0"),
         ({"schedule": [float("nan")]}, r"schedule\[0\]=nan"),
         ({"schedule": []}, "schedule"),
+        ({"schedule": ["a"]}, r"invalid schedule=\['a'\]"),
         ({"L": 0.0}, "L=0.0"),
         ({"L": float("inf")}, "L=inf"),
     ],

@@ -136,7 +136,18 @@ class PEPResult:
     max_violation: float = field(default=float("nan"))
 
 
-def _validate(steps, L, R) -> tuple[np.ndarray, float, float]:
+#: Largest normalized step the PEP accepts. The SDP's coefficients grow like ``h^2`` and
+#: double-precision interior-point solves lose accuracy beyond it: ``[1e4, 1]`` came out 1.3e-4
+#: below its worst case, ``[3e4, 1]`` 0.6% above, ``[1e5, 1]`` was reported infeasible, while
+#: ``[1e3]`` matches the closed form ``(h - 1)^2 / 2`` to 1e-8. (The schedules whose longest step
+#: exceeds it, e.g. silver at ``n >= 1023``, are far beyond the PEP's size anyway.)
+MAX_STEP = 1e3
+
+
+def _validate(steps, L, R, limit_steps: bool = True) -> tuple[np.ndarray, float, float]:
+    raw = np.asarray(steps, dtype=object) if not isinstance(steps, np.ndarray) else steps
+    if isinstance(steps, str | bytes) or any(isinstance(x, str | bytes) for x in raw.ravel()):
+        raise ValueError(f"invalid steps={steps!r}: must be numbers, not strings")
     try:
         h = np.asarray(steps, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -149,7 +160,16 @@ def _validate(steps, L, R) -> tuple[np.ndarray, float, float]:
     if bad.size:
         k = int(bad[0])
         raise ValueError(f"invalid step size steps[{k}]={h[k]!r}: must be finite and > 0")
+    if limit_steps and np.any(h > MAX_STEP):
+        k = int(np.argmax(h > MAX_STEP))
+        raise ValueError(
+            f"step size steps[{k}]={h[k]!r} is too long for the PEP: normalized steps must be "
+            f"<= {MAX_STEP:g} (beyond it the SDP's coefficients, ~h^2, exceed what the "
+            "interior-point solvers resolve in double precision)"
+        )
     for name, val in (("L", L), ("R", R)):
+        if isinstance(val, str | bytes):
+            raise ValueError(f"invalid {name}={val!r}: must be a number, not a string")
         try:
             v = float(val)
         except (TypeError, ValueError) as exc:
@@ -811,7 +831,7 @@ def interpolation_matrices(steps, L: float = 1.0) -> tuple[np.ndarray, np.ndarra
     -----
     Memory is ``O(n^4)``; intended for small ``n`` (tests, certificate verification).
     """
-    h, L, _ = _validate(steps, L, 1.0)
+    h, L, _ = _validate(steps, L, 1.0, limit_steps=False)
     X, Gc = _coordinates(h / L)
     Gc = Gc.copy()
     N = h.size + 2
@@ -900,7 +920,8 @@ def worst_case(
     Parameters
     ----------
     steps : array_like, shape (n,), float
-        Normalized step sizes ``h_0, ..., h_{n-1}``, each finite and ``> 0``; gradient descent
+        Normalized step sizes ``h_0, ..., h_{n-1}``, each finite, ``> 0`` and at most
+        :data:`MAX_STEP` (``1e3``); gradient descent
         takes ``x_{k+1} = x_k - (h_k / L) grad f(x_k)``.
     L : float, default 1.0
         Smoothness constant of ``f`` (finite, ``> 0``).
@@ -948,8 +969,8 @@ def worst_case(
     Raises
     ------
     ValueError
-        If ``steps`` is not 1-D, is empty, or has a non-finite or non-positive entry, if ``L``
-        or ``R`` is not finite and positive, or if ``method``, ``solver``, ``tol`` or
+        If ``steps`` is not 1-D, is empty, holds strings, or has a non-finite, non-positive
+        or too long (``> MAX_STEP``) entry, if ``L`` or ``R`` is not a finite positive number, or if ``method``, ``solver``, ``tol`` or
         ``max_rounds`` is invalid. The message names the argument.
     RuntimeError
         If a solver does not return an optimal solution, or constraint generation does not

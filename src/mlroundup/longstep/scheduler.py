@@ -64,7 +64,12 @@ class LongStepLR(ClosedFormResume, LRScheduler):
         L: float | None = None,
         last_epoch: int = -1,
     ) -> None:
-        h = np.asarray(schedule, dtype=np.float64)
+        try:
+            h = np.asarray(schedule, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"invalid schedule={schedule!r}: must be a 1-D sequence of step sizes (floats)"
+            ) from exc
         if h.ndim != 1 or h.shape[0] == 0:
             raise ValueError(f"invalid schedule of shape {h.shape}: must be 1-D and non-empty")
         for k, v in enumerate(h):
