@@ -248,7 +248,9 @@ def test_long_steps_need_generated_pairs():
         ii, jj = np.nonzero(lam > 1e-6 * lam.max())
         chain = (ii == 0) | (jj == 0) | (np.abs(ii - jj) == 1) | (ii == N - 1) | (jj == N - 1)
         assert np.any(~chain)
-        assert res.value == pytest.approx(worst_case(steps, method="full", solver="CLARABEL").value, rel=1e-6)
+        assert res.value == pytest.approx(
+            worst_case(steps, method="full", solver="CLARABEL").value, rel=1e-6
+        )
 
 
 def test_constraint_generation_certificate_scaled():

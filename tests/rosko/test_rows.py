@@ -188,7 +188,8 @@ def test_every_isa_row_kernel_compiles(isa, tmp_path):
 def test_rows_over_b_panels_match_float64_on_odd_shapes(isa, monkeypatch):
     """The row path over B packed into panels (16 columns here, so small products have many):
     odd M, K, N (a partial last panel, every block of the kernel in a panel), empty rows and
-    columns, a fully dense row, 99.9% sparsity, B in any strides, 1-3 threads."""
+    columns, a fully dense row, 99.9% sparsity, B in any strides, 1-3 threads, with row tasks
+    and with one task per panel (narrower panels where that evens the threads' share)."""
     monkeypatch.setattr(tiling, "ROW_PANEL_MAX", 16)
     monkeypatch.setattr(matmul, "ROW_SECONDS_PER_THREAD", 1e-30)
     rng = np.random.default_rng(16)
@@ -199,6 +200,7 @@ def test_rows_over_b_panels_match_float64_on_odd_shapes(isa, monkeypatch):
         dense[:, ::7] = 0  # empty columns
         dense[1] = rng.standard_normal(k)  # a fully dense row
         mats.append(sp.csr_array(dense.astype(np.float32)))
+    by_panel = set()
     for a in mats:
         w, (m, k) = pack(a), a.shape
         for n in (17, 33, 16 * 3 + 5, 131):
@@ -209,10 +211,29 @@ def test_rows_over_b_panels_match_float64_on_odd_shapes(isa, monkeypatch):
                     plan = spmm_plan(w, n, isa=isa, threads=threads, path="rows")
                     forced = matmul._plan(w, n, threads, isa, None, None, None, True,
                                           b.strides[1] == 4, "rows")  # fmt: skip
-                    assert forced.panel == 16 and forced.pack_b and forced.path == "rows"
-                    assert plan.panel in (0, 16)
+                    assert forced.pack_b and forced.path == "rows"
+                    if forced.panel_tasks:  # panels divide evenly among the threads
+                        by_panel.add(threads)
+                        assert forced.panel <= 16 and forced.panel % matmul.ISAS[isa].width == 0
+                        assert -(-n // forced.panel) % threads == 0
+                    else:
+                        assert forced.panel == 16
+                    assert plan.panel <= 16
                     out = np.full((m, n), np.nan, np.float32)  # every element written
                     c = spmm(w, b, out, isa=isa, threads=threads, path="rows", pack_b=True)
                     _assert_close(c, ref, a, b)
                     _assert_close(spmm(w, b, isa=isa, threads=threads, path="rows",
                                        pack_b=False), ref, a, b)  # fmt: skip
+    assert by_panel == {2, 3}  # both thread counts took the one-task-per-panel mode
+
+
+def test_panel_tasks_widths():
+    """One task per panel only with several threads and a panel count that is a multiple of
+    them (worked by hand): 256 columns on 2 threads -> two panels of 128; 257 -> ceil(257/4) =
+    65, rounded up to 80 (16-float vectors), four panels; 3 threads over 256 -> ceil(256/3) = 86
+    -> 96, three panels; one thread, or N within one vector: row tasks (0)."""
+    assert matmul._panel_tasks(256, 128, 2, 16) == 128
+    assert matmul._panel_tasks(257, 128, 2, 16) == 80
+    assert matmul._panel_tasks(256, 128, 3, 16) == 96
+    assert matmul._panel_tasks(256, 128, 1, 16) == 0
+    assert matmul._panel_tasks(16, 128, 2, 16) == 0

@@ -315,7 +315,7 @@ int {name}(const float *val, const uint32_t *idx, const int64_t *tile_ptr,
 # The row path: CSR-like traversal over the full width of C, for few nonzeros per row.
 
 #: Version of the row-path template (:func:`generate_rows`).
-ROWS_TEMPLATE_VERSION = 3
+ROWS_TEMPLATE_VERSION = 4
 
 
 def row_vectors(isa: Isa) -> int:
@@ -460,22 +460,36 @@ static void rows(const rjob_t *J, int64_t r0, int64_t r1, const float *b, int64_
     }}
 }}
 
-/* Task i of nt: pack B panels [n_panels * i / nt, n_panels * (i + 1) / nt):
- * bp[p][k][0:panel] = B[k, p*panel : (p+1)*panel], zero beyond column N. */
+/* Pack B panel p: bp[p][k][0:panel] = B[k, p*panel : (p+1)*panel], zero beyond column N. */
+static void pack_panel(const rjob_t *J, int64_t p) {{
+    const int64_t P = J->panel;
+    const int64_t j0 = p * P, w = (J->n - j0) < P ? (J->n - j0) : P;
+    float *d = J->bp + p * J->k * P;
+    for (int64_t kk = 0; kk < J->k; ++kk, d += P) {{
+        const float *row = J->b + kk * J->ldb + j0 * J->bcs;
+        if (J->bcs == 1) memcpy(d, row, (size_t)w * sizeof(float));
+        else for (int64_t q = 0; q < w; ++q) d[q] = row[q * J->bcs];
+        if (w < P) memset(d + w, 0, (size_t)(P - w) * sizeof(float));
+    }}
+}}
+
+/* Task i of nt: pack B panels [n_panels * i / nt, n_panels * (i + 1) / nt). */
 static void pack_task(void *ctx, int64_t i, int worker) {{
     (void)worker;
     const rjob_t *J = (const rjob_t *)ctx;
-    const int64_t P = J->panel;
-    for (int64_t p = J->n_panels * i / J->nt; p < J->n_panels * (i + 1) / J->nt; ++p) {{
-        const int64_t j0 = p * P, w = (J->n - j0) < P ? (J->n - j0) : P;
-        float *d = J->bp + p * J->k * P;
-        for (int64_t kk = 0; kk < J->k; ++kk, d += P) {{
-            const float *row = J->b + kk * J->ldb + j0 * J->bcs;
-            if (J->bcs == 1) memcpy(d, row, (size_t)w * sizeof(float));
-            else for (int64_t q = 0; q < w; ++q) d[q] = row[q * J->bcs];
-            if (w < P) memset(d + w, 0, (size_t)(P - w) * sizeof(float));
-        }}
-    }}
+    for (int64_t p = J->n_panels * i / J->nt; p < J->n_panels * (i + 1) / J->nt; ++p)
+        pack_panel(J, p);
+}}
+
+/* Panel task p (panel_tasks mode): pack panel p, then compute every row of C over it, so the
+ * panel is written into and read from the L2 of one core only. */
+static void panel_task(void *ctx, int64_t p, int worker) {{
+    (void)worker;
+    const rjob_t *J = (const rjob_t *)ctx;
+    const int64_t j0 = p * J->panel;
+    const int64_t w = (J->n - j0) < J->panel ? (J->n - j0) : J->panel;
+    if (J->k > 0) pack_panel(J, p);
+    rows(J, 0, J->m, J->bp + p * J->k * J->panel, J->panel, J->c + j0, w);
 }}
 
 static void rows_task(void *ctx, int64_t i, int worker) {{
@@ -499,18 +513,26 @@ static void run(mlr_parallel_for_fn pf, mlr_task_fn fn, rjob_t *J, int nt, int t
 /* C (M, N) = A (CSR: indptr (M+1,), col (nnz,), val (nnz,)) @ B (K, N).
  * bp == NULL: B read in place, row stride ldb >= 0 and unit column stride (bcs == 1).
  * bp != NULL: scratch of ceil(N / panel) * K * panel floats; B (element strides ldb, bcs) is
- * packed into panels of `panel` columns first, then C computed panel by panel.
+ * packed into panels of `panel` columns first, then C computed panel by panel; with
+ * panel_tasks != 0 each panel is one task instead (packed and used by the thread that claims
+ * it; row_split and nt unused).
  * row_split: (nt + 1,) row boundaries per task; pf: the pool's mlr_parallel_for (on `threads`
  * threads), or NULL to run on the calling thread. Returns 0, or -1 on bad arguments. */
 int {name}(const int64_t *indptr, const int32_t *col, const float *val, int64_t m, int64_t n,
            int64_t k, const float *b, int64_t ldb, int64_t bcs, float *bp, int64_t panel,
-           float *c, int64_t ldc, const int64_t *row_split, int nt, int threads,
-           mlr_parallel_for_fn pf) {{
+           int panel_tasks, float *c, int64_t ldc, const int64_t *row_split, int nt,
+           int threads, mlr_parallel_for_fn pf) {{
     if (m < 0 || n < 0 || k < 0 || nt < 1 || nt > 64 || threads < 1 || ldc < n) return -1;
-    if (bp ? panel < 1 : (ldb < 0 || bcs != 1)) return -1;
+    if (bp ? panel < 1 : (ldb < 0 || bcs != 1 || panel_tasks)) return -1;
     if (m == 0 || n == 0) return 0;
     rjob_t J = {{indptr, col, val, m, n, k, b, ldb, bcs, c, ldc,
                 bp, bp ? panel : 0, bp ? (n + panel - 1) / panel : 0, nt, row_split}};
+    if (panel_tasks) {{
+        const int64_t np = J.n_panels;
+        if (pf && np > 1 && threads > 1 && pf(np, panel_task, &J, threads) == 0) return 0;
+        for (int64_t p = 0; p < np; ++p) panel_task(&J, p, 0);
+        return 0;
+    }}
     if (bp && k > 0) run(pf, pack_task, &J, nt, threads);  /* all of B packed before any row */
     run(pf, rows_task, &J, nt, threads);
     return 0;
