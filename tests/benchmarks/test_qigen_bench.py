@@ -20,9 +20,9 @@ WEIGHT_BYTES = 1536 * 576 // 2 + 1536 * math.ceil(576 / 128) * 2 * 4  # codes + 
 
 def _plant(case, system):
     name, label = system.name, case.label
-    if label.startswith("read bandwidth"):
-        gbps = 20.0 if "dram" in label else 80.0
-        return {"wall": [0.0], "info": {"read_gbps": gbps, "llc_bytes": 32 << 20}}
+    if name == qb.PROBE:  # 20 GB/s from DRAM, 80 from cache, over the case's rounds
+        gbps = 20.0 if label.endswith("(dram)") else 80.0
+        return {"wall": [1e-3, 2e-3, 1e-3], "info": {"read_bytes": int(gbps * 1e6)}}
     if name in ("gemv", "gemv_i8"):
         t = 1e-4 if name == "gemv" else 5e-5
         return {"wall": [t] * 3, "info": {"kernel": f"k_{name}", "weight_bytes": WEIGHT_BYTES}}
@@ -49,11 +49,10 @@ def ctx(monkeypatch):
     return PlantedContext(_plant)
 
 
-def test_bandwidth_table(ctx):
-    def fake_bw(where="dram"):
-        return (20.0, 32 << 20) if where == "dram" else (80.0, 32 << 20)
+def test_bandwidth_table(ctx, monkeypatch):
+    from mlroundup.kernels import bandwidth
 
-    ctx.read_bandwidth = fake_bw
+    monkeypatch.setattr(bandwidth, "last_level_cache_bytes", lambda: 32 << 20)
     qb._bandwidth_table(ctx, TINY)
     (table,) = ctx.report.tables
     assert table.columns == qb.BANDWIDTH_COLUMNS
@@ -66,8 +65,13 @@ def test_bandwidth_table(ctx):
     assert row[6] == pytest.approx(WEIGHT_BYTES / 1e-4 / 1e9 / 20.0)
     assert table.rows[3][6] == pytest.approx(WEIGHT_BYTES / 5e-5 / 1e9 / 80.0)  # int8, cache
     assert [r[7] for r in table.rows] == [None] * 4  # the goal is on the LLaMA-7B shapes only
+    assert [r[5] for r in table.rows] == [pytest.approx(20.0)] * 2 + [pytest.approx(80.0)] * 2
+    # the probe is the first side of every case (passes interleaved with the kernels')
+    assert all(c.systems[0].name == qb.PROBE for c in ctx.cases)
+    assert [c.systems[0].params["where"] for c in ctx.cases] == ["dram", "cache"]
     dram = [c for c in ctx.cases if c.label.endswith("(dram)")]
-    assert all(s.params["dram"] and s.params["llc_bytes"] == 32 << 20 for s in dram[0].systems)
+    assert all(s.params["dram"] and s.params["llc_bytes"] == 32 << 20
+               for s in dram[0].systems[1:])  # fmt: skip
 
 
 def test_torch_table(ctx):
@@ -175,3 +179,15 @@ def test_torch_setup_refuses_an_unknown_dtype():
     with pytest.raises(ValueError, match="dtype"):
         qb.torch_setup(threads=1, n=4, k=4, m=1, dtype="fp8")
     qb.torch_setup(threads=1, n=4, k=8, m=2, dtype="bf16").step()
+
+
+def test_gemv_setup_times_the_spec_it_is_given():
+    """Oracle: the name of the KernelSpec passed (not the autotuner's choice)."""
+    from mlroundup.qigen.codegen import KernelSpec
+    from mlroundup.qigen.kernels import available_isas
+
+    fields = {"kind": "gemv", "bits": 4, "group_size": 128, "nv": 1, "nacc": 1,
+              "isa": available_isas()[-1]}  # fmt: skip
+    w = qb.gemv_setup(threads=1, n=40, k=256, kind="gemv", dram=False, spec=fields)
+    assert w.info["kernel"] == KernelSpec(**fields).name
+    w.step()

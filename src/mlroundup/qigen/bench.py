@@ -118,6 +118,8 @@ SIDES_NOTE = (
 #: The environment of "AVX2 only" systems: our kernels' AVX-512 paths disabled (the CPU looks
 #: AVX2-only to mlroundup; llama.cpp keeps the build it has).
 AVX2_ONLY = {"MLROUNDUP_DISABLE_CPU_FEATURES": "avx512*"}
+#: Name of the read-bandwidth probe's side in the bandwidth table's cases.
+PROBE = "read probe"
 #: Suffix of our systems run with :data:`AVX2_ONLY`.
 AVX2_LABEL = ", AVX2 only"
 
@@ -373,37 +375,39 @@ def _us(res, name: str) -> float | None:
 
 
 def _bandwidth_table(ctx: BenchContext, s: Settings) -> None:
+    from mlroundup.kernels.bandwidth import last_level_cache_bytes
     from mlroundup.qigen.codegen import INT8_ISAS
     from mlroundup.qigen.kernels import available_isas
     from mlroundup.qigen.measure import SHAPES
 
-    bw = {}
-    llc = None
-    for where in ("dram", "cache"):
-        bw[where], llc_w = ctx.read_bandwidth(where)
-        llc = llc or llc_w
+    llc = last_level_cache_bytes()
     kinds = ["gemv"] + (["gemv_i8"] if set(INT8_ISAS) & set(available_isas()) else [])
     rows, fractions = [], {}
     for name in s.bandwidth_shapes:
         n, k = SHAPES[name]
         for where in ("dram", "cache"):
+            # the probe is a side of the case: its passes interleave with the kernels', so each
+            # fraction compares a kernel with the bandwidth measured in the same rounds
             res = ctx.measure(Case(
                 f"{name} ({where})",
-                [System(kind, f"{__name__}:gemv_setup",
-                        {"n": n, "k": k, "kind": kind, "dram": where == "dram", "llc_bytes": llc},
-                        ours=True) for kind in kinds],
+                [System(PROBE, "mlroundup.benchmarks.common:read_probe", {"where": where})]
+                + [System(kind, f"{__name__}:gemv_setup",
+                          {"n": n, "k": k, "kind": kind, "dram": where == "dram",
+                           "llc_bytes": llc}, ours=True) for kind in kinds],
                 threads=ctx.threads, repeats=s.repeats,
             ))  # fmt: skip
+            t_read = res.median(PROBE)
+            bw = None if t_read is None else res[PROBE].info["read_bytes"] / t_read / 1e9
             for kind in kinds:
                 r, t = res[kind], res.median(kind)
                 if t is None:
                     continue
                 gbps = r.info["weight_bytes"] / t / 1e9
-                frac = None if not bw[where] else gbps / bw[where]
+                frac = None if not bw else gbps / bw
                 fractions[(name, where, kind)] = frac
                 goal = (goal_status(frac, BANDWIDTH_GOAL)
                         if where == "dram" and name.startswith("llama7b") else None)  # fmt: skip
-                rows.append([name, where, r.info["kernel"], 1e3 * t, gbps, bw[where], frac, goal])
+                rows.append([name, where, r.info["kernel"], 1e3 * t, gbps, bw, frac, goal])
     goal = [f"{name} {kind}: {f:.2f}" for (name, where, kind), f in fractions.items()
             if where == "dram" and name.startswith("llama7b") and f is not None]  # fmt: skip
     ctx.table(
@@ -411,9 +415,11 @@ def _bandwidth_table(ctx: BenchContext, s: Settings) -> None:
         BANDWIDTH_COLUMNS,
         rows,
         note=(
-            f"{ctx.threads} threads; LLC {(llc or 0) >> 20} MiB; ms per product, median of the "
-            "passes, each kernel and the read-bandwidth probe in its own process. Goal: fraction "
-            ">= 0.85 from DRAM on the LLaMA-7B shapes (issue 17; the paper's: 0.8)"
+            f"{ctx.threads} threads; LLC {llc >> 20} MiB; ms per product, median of the "
+            "passes, each kernel and the read-bandwidth probe (a summing kernel over 8 LLCs "
+            "(DRAM) or an eighth of one (cache)) in its own process, their passes interleaved "
+            "in one case, so 'read GB/s' is the probe's median over the same rounds. Goal: "
+            "fraction >= 0.85 from DRAM on the LLaMA-7B shapes (issue 17; the paper's: 0.8)"
             + (f"; measured {', '.join(goal)}" if goal else "")
             + ". 'gemv_i8' kernels round activations to int8 per block of 32 (not the paper's; "
             "llama.cpp's way)."
