@@ -110,7 +110,7 @@ SIDES_NOTE = (
     "weight byte read once per token), 4-bit codes times int8 activations where the autotuner "
     "found it faster, else float; every parallel part (product tiles, attention heads) split "
     "into tasks of mlroundup's persistent worker pool (no OpenMP; workers spin 100 us, then "
-    "sleep); the weight stream prefetched 2 KB ahead; QKV and gate/up fused into one product "
+    "sleep); the weight stream prefetched a 4 KB page ahead into L2 (and, in the float GEMV, 1 KB ahead into L1); QKV and gate/up fused into one product "
     "each; KV cache float32."
 )
 

@@ -416,19 +416,26 @@ static void {name}_task(void* ctx_, int64_t task, int worker)
     return defs, dispatch
 
 
-#: How far ahead of its reads (bytes) a GEMV prefetches its weight stream. The hardware
-#: prefetchers alone left the float GEMV of a 4096x4096 weight from DRAM at half the read
-#: bandwidth here (Intel Xeon, 2 threads): a core computes while its next lines are late.
-PREFETCH_BYTES = 2048
+#: How far ahead of its reads a GEMV prefetches its weight stream: ``(bytes ahead, locality)``
+#: pairs, locality as ``__builtin_prefetch``'s (3: ``prefetcht0``, into L1; 2: ``prefetcht1``,
+#: into L2). The hardware prefetchers alone left the float GEMV of a 4096x4096 weight from DRAM
+#: at half the read bandwidth here (Intel Xeon, 2 threads): a core computes while its next lines
+#: are late. Measured from DRAM, 2 threads, against the read probe in the same rounds (was 2 KB
+#: ahead into L1 for both): the float GEMV streams best with a 4 KB page ahead into L2 and 1 KB
+#: ahead into L1 (11008x4096: 0.70-0.74 -> 0.76-0.81; 4096x4096: 0.65 -> 0.72; into L2 alone
+#: was slower than into L1 alone); the integer GEMV, with far more compute to spare, with the
+#: page ahead into L2 alone (11008x4096: 0.87 -> 0.92; 4096x4096: 0.76-0.79 -> 0.82; 3, 6, 8,
+#: 16 KB ahead were slower, and adding 512 B-1 KB into L1 did not help).
+GEMV_PREFETCH = ((1024, 3), (4096, 2))
+GEMV_I8_PREFETCH = ((4096, 2),)
 
 
-def _prefetch(p: str, nbytes: int) -> str:
-    """Prefetch the cache lines of the ``nbytes`` an iteration reads from ``p``, at
-    :data:`PREFETCH_BYTES` ahead (a line is 64 bytes; prefetches never fault, so reading past
-    the weight's end is harmless)."""
-    if not PREFETCH_BYTES:
-        return ""
-    return " ".join(f"__builtin_prefetch((const char*){p} + {PREFETCH_BYTES + off}, 0, 3);"
+def _prefetch(p: str, nbytes: int, levels: tuple[tuple[int, int], ...]) -> str:
+    """Prefetch the cache lines of the ``nbytes`` an iteration reads from ``p`` at each
+    ``(bytes ahead, locality)`` of ``levels`` (a line is 64 bytes; prefetches never fault, so
+    reading past the weight's end is harmless)."""
+    return " ".join(f"__builtin_prefetch((const char*){p} + {ahead + off}, 0, {locality});"
+                    for ahead, locality in levels
                     for off in range(0, max(nbytes, 64), 64))  # fmt: skip
 
 
@@ -584,7 +591,7 @@ def _gemv(spec: KernelSpec, isa: Portable) -> str:
             {nl.join(gzero)}
             for (int64_t k = j * gs; k < k1; k += UV, wp += UW * NR) {{
                 const float* xk = xs + k;
-                {_prefetch("wp", 4 * unit_shape(spec.bits)[1] * spec.nr)}
+                {_prefetch("wp", 4 * unit_shape(spec.bits)[1] * spec.nr, GEMV_PREFETCH)}
                 {nl.join(body)}
             }}
             {nl.join(reduce)}
@@ -790,7 +797,7 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
             {nl.join(isa.zero(f"g_{v}") for v in range(nv))}
             for (int64_t kb = j * gs; kb < k1; kb += 32, wp += 4 * UW * NR) {{
                 const int8_t* xb = xq + kb;
-                {_prefetch("wp", 16 * spec.nr)}
+                {_prefetch("wp", 16 * spec.nr, GEMV_I8_PREFETCH)}
                 {nl.join(blk)}
                 {nl.join(body)}
                 {nl.join(fin)}
