@@ -471,6 +471,11 @@ static void {name}_task(void* ctx_, int64_t task, int worker)
 #: was slower than into L1 alone); the integer GEMV, with far more compute to spare, with the
 #: page ahead into L2 alone (11008x4096: 0.87 -> 0.92; 4096x4096: 0.76-0.79 -> 0.82; 3, 6, 8,
 #: 16 KB ahead were slower, and adding 512 B-1 KB into L1 did not help).
+#: (These A/B figures ran the old variant's process first; on this machine a process started
+#: earlier in a case measured 3-7% slower than an identical one started later, so they
+#: overstate each gain by up to that. Order-balanced, this prefetch, :data:`GEMV_HEAD_PERCENT`
+#: and AVX-512's ``vpermps`` extraction together: 4096x4096 gemv 0.68 -> 0.74, gemv_i8 0.79 ->
+#: 0.83; 11008x4096 gemv 0.72 -> 0.81, gemv_i8 0.84 -> 0.88.)
 GEMV_PREFETCH = ((1024, 3), (4096, 2))
 GEMV_I8_PREFETCH = ((4096, 2),)
 
