@@ -5,6 +5,17 @@ from __future__ import annotations
 from mlroundup.benchmarks.harness import Workload
 
 
+def _probe_bytes(where: str) -> tuple[int, int]:
+    """Bytes the read probe sums for ``where`` ("dram": 8 last-level caches, "cache": an eighth
+    of one) and the last-level cache's bytes; ValueError on another ``where``."""
+    from mlroundup.kernels.bandwidth import last_level_cache_bytes
+
+    if where not in ("dram", "cache"):
+        raise ValueError(f"invalid where={where!r}: 'dram' or 'cache'")
+    llc = last_level_cache_bytes()
+    return (8 * llc if where == "dram" else llc // 8), llc
+
+
 def read_bandwidth(threads: int, where: str = "dram") -> Workload:
     """The read bandwidth this machine reaches (:func:`mlroundup.kernels.bandwidth.read_bandwidth`),
     measured in the child's own process: ``info["read_gbps"]`` (GB/s) and ``info["llc_bytes"]``.
@@ -21,13 +32,9 @@ def read_bandwidth(threads: int, where: str = "dram") -> Workload:
     ValueError
         On another ``where``.
     """
-    from mlroundup.kernels.bandwidth import last_level_cache_bytes
     from mlroundup.kernels.bandwidth import read_bandwidth as measure_read
 
-    if where not in ("dram", "cache"):
-        raise ValueError(f"invalid where={where!r}: 'dram' or 'cache'")
-    llc = last_level_cache_bytes()
-    nbytes = 8 * llc if where == "dram" else llc // 8
+    nbytes, llc = _probe_bytes(where)
     gbps = measure_read(nbytes, threads) / 1e9
     return Workload(step=lambda: None, info={"read_gbps": gbps, "llc_bytes": llc})
 
@@ -45,10 +52,8 @@ def read_probe(threads: int, where: str = "dram") -> Workload:
     ValueError
         On another ``where``.
     """
-    from mlroundup.kernels.bandwidth import last_level_cache_bytes, read_pass
+    from mlroundup.kernels.bandwidth import read_pass
 
-    if where not in ("dram", "cache"):
-        raise ValueError(f"invalid where={where!r}: 'dram' or 'cache'")
-    llc = last_level_cache_bytes()
-    call, nread = read_pass(8 * llc if where == "dram" else llc // 8, threads)
+    nbytes, llc = _probe_bytes(where)
+    call, nread = read_pass(nbytes, threads)
     return Workload(step=call, info={"read_bytes": nread, "llc_bytes": llc})
