@@ -20,8 +20,8 @@ WEIGHT_BYTES = 1536 * 576 // 2 + 1536 * math.ceil(576 / 128) * 2 * 4  # codes + 
 
 def _plant(case, system):
     name, label = system.name, case.label
-    if name == qb.PROBE:  # 20 GB/s from DRAM, 80 from cache, over the case's rounds
-        gbps = 20.0 if label.endswith("(dram)") else 80.0
+    if name == qb.PROBE:  # 20 GB/s from DRAM, 80 from cache, 25 in a decode case (DRAM)
+        gbps = 20.0 if label.endswith("(dram)") else 25.0 if label.endswith("decode") else 80.0
         return {"wall": [1e-3, 2e-3, 1e-3], "info": {"read_bytes": int(gbps * 1e6)}}
     if name in ("gemv", "gemv_i8"):
         t = 1e-4 if name == "gemv" else 5e-5
@@ -37,7 +37,9 @@ def _plant(case, system):
     prompt = {"ours": 1e-3, "ours, AVX2 only": 1.25e-3, "ours in transformers": 4e-3,
               "llama.cpp Q4_0": 2e-3}  # fmt: skip
     table = decode if label.endswith("decode") else prompt
-    return {"wall": [table.get(name, 25e-3)] * 2}
+    # weights read per decoding step: 400 MB (llama.cpp), 500 MB (ours)
+    info = {"weight_bytes": 400_000_000 if name == "llama.cpp Q4_0" else 500_000_000}
+    return {"wall": [table.get(name, 25e-3)] * 2, "info": info}
 
 
 @pytest.fixture
@@ -126,6 +128,19 @@ def test_random_table(ctx, monkeypatch, avx512):
     assert ours["prompt vs llama.cpp"] == pytest.approx(2 / 25)
     assert ours["goal (decode >= 1.0x)"] == "short by 20%"  # 0.8x of the 1.0x goal
     assert llama["goal (decode >= 1.0x)"] is None
+    # the memory bound: bytes per token over the decode case's probe (25 GB/s)
+    assert llama["weight MB/token"] == pytest.approx(400) and ours[
+        "weight MB/token"
+    ] == pytest.approx(500)
+    assert llama["bound ms/token"] == pytest.approx(16) and ours["bound ms/token"] == pytest.approx(
+        20
+    )
+    assert llama["of bound"] == pytest.approx(16 / 20) and ours["of bound"] == pytest.approx(
+        20 / 25
+    )
+    decode, prompt = ctx.cases
+    assert decode.systems[0].name == qb.PROBE and decode.systems[0].params == {"where": "dram"}
+    assert qb.PROBE not in [s.name for s in prompt.systems]
 
 
 def test_run_without_llama_cpp_skips_the_random_table(ctx, monkeypatch):

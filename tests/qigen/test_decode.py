@@ -127,6 +127,22 @@ def test_random_model_has_the_shapes_asked_for():
     assert dec.forward([3]).shape == (50,) and dec.position == 3
 
 
+def test_weight_bytes_are_the_products_and_head_a_step_reads():
+    """Oracle: a packed product of n x k b-bit codes is n k b / 8 bytes, plus a float32 scale
+    and minimum per group of each row (shapes chosen so no tile or group padding applies)."""
+    from mlroundup.qigen.llamacpp import LlamaShape
+
+    def packed(n, k, bits, g):
+        return n * k * bits // 8 + 2 * n * (k // g) * 4
+
+    shape = LlamaShape("tiny", hidden=64, ffn=96, layers=2, heads=4, kv_heads=2, vocab=64)
+    dec = QuantizedLlama.random(shape, 4, 32, max_seq_len=8, threads=1, autotune=False)
+    h, f, kv = 64, 96, 32
+    layer = (packed(h + 2 * kv, h, 4, 32) + packed(h, h, 4, 32) + packed(2 * f, h, 4, 32)
+             + packed(h, f, 4, 32))  # fmt: skip
+    assert dec.weight_bytes == 2 * layer + packed(64, h, 8, 32)  # head: 8-bit, group 32
+
+
 def test_speed_measurement_runs_prompt_then_tokens():
     """Oracle: the definition (best of the passes; the cache holds prompt + decoded tokens)."""
     import math

@@ -39,3 +39,35 @@ def test_random_gguf_lists_every_tensor_and_streams_the_draws(tmp_path):
         else:
             ref = (rng.standard_normal(want[name], dtype=np.float32) * 0.02).astype(np.float16)
             np.testing.assert_array_equal(data, ref, err_msg=name)
+
+
+def test_decode_weight_bytes_counts_every_tensor_but_the_looked_up_embedding(tmp_path):
+    """Oracle: float16 weights are 2 bytes per element, float32 norms 4 (from the shapes)."""
+    from mlroundup.qigen.llamacpp import decode_weight_bytes
+
+    try:
+        gguf_path()
+    except ModelUnavailableError as exc:
+        pytest.skip(str(exc))
+    shape = LlamaShape("tiny", hidden=64, ffn=96, layers=2, heads=4, kv_heads=2)
+    path = write_random_gguf(tmp_path / "tiny.gguf", shape)
+    h, f, kv, v, n_layers = 64, 96, 32, shape.vocab, 2
+    per_layer = 2 * h * h + 2 * kv * h + 3 * f * h  # q, o; k, v; gate, up, down
+    want = 2 * (n_layers * per_layer + v * h) + 4 * (2 * n_layers + 1) * h
+    assert decode_weight_bytes(path) == want
+
+
+def test_decode_weight_bytes_reads_a_tied_embedding_whole(tmp_path):
+    from mlroundup.qigen.llamacpp import decode_weight_bytes
+
+    path = tmp_path / "tied.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tensor("token_embd.weight", np.zeros((10, 8), np.float16))
+    w.add_tensor("output_norm.weight", np.ones(8, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    assert decode_weight_bytes(path) == 10 * 8 * 2 + 8 * 4
+    with pytest.raises(FileNotFoundError, match="no GGUF"):
+        decode_weight_bytes(tmp_path / "missing.gguf")

@@ -88,7 +88,8 @@ SMOLLM2_COLUMNS = [
 ]  # fmt: skip
 RANDOM_COLUMNS = [
     "system", "bits/weight", "ms/token", "tokens/s", "decode vs llama.cpp",
-    "goal (decode >= 1.0x)", "prompt tokens/s", "prompt vs llama.cpp",
+    "goal (decode >= 1.0x)", "weight MB/token", "bound ms/token", "of bound", "prompt tokens/s",
+    "prompt vs llama.cpp",
 ]  # fmt: skip
 TORCH_PEERS = ("fp32", "bf16", "int8 dyn")
 
@@ -348,18 +349,22 @@ def random_model_setup(
     shape = _shape(model)
     n_ctx = n_prompt + n_decode + 8
     if group_size is None:
-        from mlroundup.qigen.llamacpp import open_llama_cpp
+        from mlroundup.qigen.llamacpp import decode_weight_bytes, open_llama_cpp
 
         llama_cpp = _llama_cpp()
-        llm = open_llama_cpp(_random_q4_0(shape, threads), threads, n_ctx, n_prompt)
+        path = _random_q4_0(shape, threads)
+        llm = open_llama_cpp(path, threads, n_ctx, n_prompt)
         return _model_workload(llm.reset, llm.eval, phase, n_prompt, n_decode,
-                               {"llama_cpp": llama_cpp.__version__})  # fmt: skip
+                               {"llama_cpp": llama_cpp.__version__,
+                                "weight_bytes": decode_weight_bytes(path)})  # fmt: skip
     from mlroundup.qigen.decode import QuantizedLlama
 
     dec = QuantizedLlama.random(shape, 4, group_size, max_seq_len=n_ctx, head_group_size=128,
                                 threads=threads, int8_activations=int8,
                                 scale_dtype=scale_dtype)  # fmt: skip
-    return _model_workload(dec.reset, dec.forward, phase, n_prompt, n_decode, {})
+    return _model_workload(
+        dec.reset, dec.forward, phase, n_prompt, n_decode, {"weight_bytes": dec.weight_bytes}
+    )
 
 
 # --- the parent: cases and tables -------------------------------------------------------------
@@ -465,16 +470,20 @@ def _torch_table(ctx: BenchContext, s: Settings) -> None:
 
 
 def _model_cases(ctx: BenchContext, label: str, systems: list[tuple[str, str, dict, bool]],
-                 repeats: int) -> dict[str, Any]:  # fmt: skip
+                 repeats: int, probe: bool = False) -> dict[str, Any]:  # fmt: skip
     """One case per phase over ``(name, setup, params, ours)``; the two results by phase. A
-    system whose name ends in :data:`AVX2_LABEL` runs with :data:`AVX2_ONLY`."""
+    system whose name ends in :data:`AVX2_LABEL` runs with :data:`AVX2_ONLY`. With ``probe``,
+    the DRAM read probe is a side of the decode case (its bandwidth over the same rounds)."""
     out = {}
     for phase in ("decode", "prompt"):
+        extra = ([System(PROBE, "mlroundup.benchmarks.common:read_probe", {"where": "dram"})]
+                 if probe and phase == "decode" else [])  # fmt: skip
         out[phase] = ctx.measure(Case(
             f"{label}: {phase}",
-            [System(name, f"{__name__}:{setup}", {**params, "phase": phase}, ours=ours,
-                    env=AVX2_ONLY if name.endswith(AVX2_LABEL) else {})
-             for name, setup, params, ours in systems],
+            extra
+            + [System(name, f"{__name__}:{setup}", {**params, "phase": phase}, ours=ours,
+                      env=AVX2_ONLY if name.endswith(AVX2_LABEL) else {})
+               for name, setup, params, ours in systems],
             threads=ctx.threads, repeats=repeats, warmup=1, min_pass_s=0.0, timeout_s=1800.0,
         ))  # fmt: skip
     return out
@@ -550,16 +559,22 @@ def _random_table(ctx: BenchContext, s: Settings) -> None:
         bits[label] = bits[systems[1][0]]
         systems.append((label, "random_model_setup",
                         {**p, "group_size": g, "scale_dtype": sd, "int8": int8}, True))  # fmt: skip
-    res = _model_cases(ctx, shape.name, systems, s.model_repeats)
+    res = _model_cases(ctx, shape.name, systems, s.model_repeats, probe=True)
     dec, pro = res["decode"], res["prompt"]
+    t_read = dec.median(PROBE)
+    bw = None if not t_read else dec[PROBE].info["read_bytes"] / t_read  # bytes/s
     rows = []
     for name, *_ in systems:
         t, tp = dec.median(name), pro.median(name)
         x = dec.ratio("llama.cpp Q4_0", name)
         peer = name == "llama.cpp Q4_0"
+        nbytes = dec[name].info.get("weight_bytes")
+        bound = None if not (nbytes and bw) else nbytes / bw  # seconds per token
         rows.append([
             name, bits[name], None if t is None else 1e3 * t, None if not t else 1 / t, x,
-            None if peer else goal_status(x, DECODE_GOAL, DECODE_AIM), None if not tp else 1 / tp,
+            None if peer else goal_status(x, DECODE_GOAL, DECODE_AIM),
+            None if not nbytes else nbytes / 1e6, None if bound is None else 1e3 * bound,
+            None if bound is None or not t else bound / t, None if not tp else 1 / tp,
             _ratio(pro.median("llama.cpp Q4_0"), tp),
         ])  # fmt: skip
     ctx.table(
@@ -575,7 +590,12 @@ def _random_table(ctx: BenchContext, s: Settings) -> None:
             "activations': float GEMM and GEMV (exact activations). A scale and a minimum per "
             "group cost 2 x 16/g bits per weight in float16, 2 x 32/g in float32 (Q4_0: one "
             "float16 scale per 32, 0.5), so g64 float16 and g128 float32 match Q4_0's 4.5 bits. "
-            "Goal: decode >= 1.0x llama.cpp at matched bits (aim 1.3x). ', AVX2 only': ours in "
+            "Goal: decode >= 1.0x llama.cpp at matched bits (aim 1.3x). 'bound ms/token': the "
+            "weights one decoding step reads (llama.cpp: the GGUF's tensors but the token "
+            "embedding; ours: the packed products and output layer) over the DRAM read "
+            "probe's bandwidth, measured as a side of the decode case; 'of bound' = bound / "
+            "ms/token, the fraction of the memory's speed a side reaches (a 1.3x lead needs "
+            "the peer below 1/1.3 of ours). ', AVX2 only': ours in "
             "a process started with MLROUNDUP_DISABLE_CPU_FEATURES='avx512*' (shown on AVX-512 "
             "CPUs). " + SIDES_NOTE
         ),

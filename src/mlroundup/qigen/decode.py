@@ -414,6 +414,22 @@ class QuantizedLlama:
         dims = LlamaDims(shape.heads, shape.kv_heads, hd)
         return cls(dims, embed, np.ones(h, np.float32), blocks, head, **kwargs)
 
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of weights one decoding step reads (int): every product's packed codes, scales
+        and minimums, and the output layer (packed, or float32); not the token embeddings (one
+        row is looked up per token) or the norms. Divided by a read bandwidth it gives the
+        memory-bound time per token (``mlroundup bench qigen``'s bound)."""
+        total = sum(
+            lay[name].layer.packed.nbytes
+            for lay in self.layers
+            for name in ("qkv", "o", "gate_up", "down")
+        )
+        head = (
+            self.head.layer.packed.nbytes if isinstance(self.head, _Product) else self.head.nbytes
+        )
+        return int(total + head)
+
     def reset(self) -> None:
         """Forget the cached context (the next token is at position 0)."""
         self.position = 0

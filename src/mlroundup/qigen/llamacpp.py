@@ -115,6 +115,28 @@ def quantize_gguf(src: Path, dst: Path, ftype: str = "Q4_0", threads: int = 2) -
     return dst
 
 
+def decode_weight_bytes(path: Path) -> int:
+    """Bytes of a GGUF's tensors that one decoding step of llama.cpp reads: every tensor but the
+    token embedding (one row is looked up per token), which is read whole only when the model
+    has no ``output.weight`` (a tied output layer). Divided by a read bandwidth it gives the
+    memory-bound time per token.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    """
+    import gguf
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no GGUF file at {path}")
+    tensors = {t.name: int(t.n_bytes) for t in gguf.GGUFReader(str(path)).tensors}
+    if "output.weight" in tensors:
+        tensors.pop("token_embd.weight", None)
+    return sum(tensors.values())
+
+
 def bench_prompt(n: int) -> list[int]:
     """The prompt both sides process in speed measurements: ``n`` fixed token ids."""
     return [3 + (i * 37) % 4000 for i in range(n)]
