@@ -7,7 +7,8 @@ Usage::
     .venv/bin/python scripts/qigen_gemv_dram.py --shape 4096x4096 \\
         --spec gemv:1:2:avx512vnni --spec gemv_i8:2:2:avx512vnni --repeats 7
 
-A ``--spec`` is ``kind:nv:nacc:isa`` (4-bit, group 128, float32 scales); ``--tuned KIND`` adds
+A ``--spec`` is ``kind:nv:nacc:isa[:prefetch]`` (4-bit, group 128, float32 scales; prefetch
+``none`` or ``4096l2+1024l3``: bytes ahead and locality per software prefetch); ``--tuned KIND`` adds
 the autotuner's choice for KIND. Prints per kernel: the median ms per product, GB/s of weights,
 and the fraction of the probe's median GB/s; also the median of the per-round fractions.
 
@@ -42,9 +43,13 @@ def main() -> None:
         systems.append(System(f"tuned {kind}", "mlroundup.qigen.bench:gemv_setup",
                               {**base, "kind": kind}, ours=True))  # fmt: skip
     for text in args.spec:
-        kind, nv, nacc, isa = text.split(":")
+        kind, nv, nacc, isa, *pf = text.split(":")
         spec = {"kind": kind, "bits": 4, "group_size": 128, "nv": int(nv), "nacc": int(nacc),
                 "isa": isa}  # fmt: skip
+        if pf:  # "none" or e.g. "4096l2+512l3": (bytes ahead, locality) pairs
+            spec["prefetch"] = tuple(
+                tuple(int(v) for v in p.split("l")) for p in pf[0].split("+") if p != "none"
+            )
         systems.append(System(text, "mlroundup.qigen.bench:gemv_setup",
                               {**base, "kind": kind, "spec": spec}, ours=True))  # fmt: skip
     print(f"load before: {os.getloadavg()}")

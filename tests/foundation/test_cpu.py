@@ -30,6 +30,13 @@ def test_parse_arm_maps_asimd_to_neon():
     assert {"neon", "asimd", "asimddp", "sve"} <= flags
 
 
+def test_parse_vendor():
+    assert cpu._parse_vendor(X86) == "GenuineIntel"
+    assert cpu._parse_vendor(X86.replace("GenuineIntel", "AuthenticAMD")) == "AuthenticAMD"
+    assert cpu._parse_vendor(ARM) == ""
+    assert isinstance(cpu.cpu_vendor(), str)
+
+
 def test_this_machine():
     assert isinstance(cpu.cpu_model(), str) and cpu.cpu_model()
     feats = cpu.kernel_features()

@@ -155,6 +155,63 @@ def test_int8_gemv_matches_its_oracle_on_odd_shapes(isa, group, scale_dtype, nv,
              np.ones(40))  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "kind,isa",
+    [(k, i) for i in RUNNABLE for k in ("gemv", "gemv_i8") if k == "gemv" or i in I8_ISAS],
+)
+@pytest.mark.parametrize("prefetch", [(), ((2048, 2),), ((512, 3), (8192, 1))])
+def test_gemv_software_prefetch_changes_the_code_not_the_result(kind, isa, prefetch):
+    """Oracle: the kernel of the default spec (itself checked against NumPy above) gives the
+    same floats bit for bit; the source holds one prefetch per cache line an iteration reads
+    (64 B lines; 4 bytes x UW words x NR rows per unit in the float GEMV, 4 units of 4 bytes x
+    NR rows per block of 32 in the integer one), at each distance asked for."""
+    from mlroundup.qigen.quant import reference_gemv_int8
+
+    base = KernelSpec(kind, 4, 32, 2, 2, isa)
+    spec = KernelSpec(kind, 4, 32, 2, 2, isa, prefetch=prefetch)
+    assert spec.name != base.name and spec.prefetches == prefetch
+    line_bytes = (4 * 1 if kind == "gemv" else 16) * spec.nr  # 4-bit unit: 8 values, 1 word
+    src = generate(spec)
+    assert src.count("__builtin_prefetch") == len(prefetch) * max(1, line_bytes // 64)
+    for ahead, locality in prefetch:
+        assert f"wp + {ahead}, 0, {locality});" in src
+    rng = np.random.default_rng(11)
+    qw = quantize_rtn(rng.standard_normal((2 * spec.nr + 3, 160)), 4, 32)  # i8: K % 32 == 0
+    x = rng.standard_normal(qw.shape[1]).astype(np.float32)
+    pw = pack(qw, spec.nr)
+    got = compile_kernel(spec)(pw, x, threads=2)
+    np.testing.assert_array_equal(got, compile_kernel(base)(pw, x, threads=2))
+    ref = reference_matmul(x[None], qw)[0] if kind == "gemv" else reference_gemv_int8(x, qw)
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_default_prefetch_by_vendor_and_isa():
+    from mlroundup.qigen import codegen
+
+    assert codegen.default_prefetch("gemv_i8", "avx512vnni", "AuthenticAMD") == ()
+    assert codegen.default_prefetch("gemv", "avx512", "AuthenticAMD") == ()
+    assert codegen.default_prefetch("gemv", "avx2", "AuthenticAMD") == codegen.GEMV_PREFETCH
+    assert codegen.default_prefetch("gemv_i8", "avx512vnni", "GenuineIntel") == (
+        codegen.GEMV_I8_PREFETCH
+    )
+    assert codegen.default_prefetch("gemv", "portable", "") == codegen.GEMV_PREFETCH
+
+
+@pytest.mark.parametrize(
+    "prefetch",
+    [((100, 2),), ((0, 2),), ((64, 4),), ((64, -1),), [(64, 2)], ((64,),), ((2 << 20, 2),),
+     ((64.0, 2),), ((True, 2),)],
+)  # fmt: skip
+def test_bad_prefetch_is_a_value_error(prefetch):
+    with pytest.raises(ValueError, match="prefetch"):
+        KernelSpec("gemv", 4, 32, 1, 1, "avx2", prefetch=prefetch)
+
+
+def test_prefetch_is_a_gemv_setting():
+    with pytest.raises(ValueError, match="GEMV setting"):
+        KernelSpec("gemm", 4, 32, 1, 2, "avx2", prefetch=())
+
+
 def test_int8_gemv_spec_checks_and_vnni_compiles():
     with pytest.raises(ValueError, match="integer kernels"):
         KernelSpec("gemv_i8", 3, 32, 1, 1, "avx2")

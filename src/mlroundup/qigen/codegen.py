@@ -278,6 +278,11 @@ class KernelSpec:
     isa : {"portable", "avx2", "avx512", "avx512vnni"}
     scale_dtype : {"float32", "float16"}
         Storage of the scales and minimums the kernel reads.
+    prefetch : tuple of (int, int) pairs, optional
+        GEMV kinds: the weight stream's software prefetches, ``(bytes ahead, locality)`` per
+        pair (locality 3: into L1, 2: L2, 1: L3, 0: non-temporal; bytes ahead a positive
+        multiple of 64, at most 1 MiB); ``()`` for none; None (default) for the kind's
+        default on this CPU (:func:`default_prefetch`).
     """
 
     kind: str
@@ -287,6 +292,7 @@ class KernelSpec:
     nacc: int
     isa: str
     scale_dtype: str = "float32"
+    prefetch: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -315,6 +321,29 @@ class KernelSpec:
             raise ValueError(f"invalid nacc={self.nacc}: 1..8")
         if self.kind == "gemv_i8" and self.nacc > 4:
             raise ValueError(f"invalid nacc={self.nacc}: 1..4 for gemv_i8 (4 units per block)")
+        if self.prefetch is not None:
+            pf = self.prefetch
+            ok = isinstance(pf, tuple) and all(
+                isinstance(p, tuple) and len(p) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in p)
+                and 0 < p[0] <= 1 << 20 and p[0] % 64 == 0 and 0 <= p[1] <= 3
+                for p in pf
+            )  # fmt: skip
+            if not ok:
+                raise ValueError(
+                    f"invalid prefetch={pf!r}: a tuple of (bytes ahead, locality) pairs, bytes a "
+                    "positive multiple of 64 up to 1 MiB, locality 0..3"
+                )
+            if not self.kind.startswith("gemv"):
+                raise ValueError(f"prefetch is a GEMV setting; kind={self.kind!r}")
+
+    @property
+    def prefetches(self) -> tuple[tuple[int, int], ...]:
+        """The weight stream's software prefetches: :attr:`prefetch`, or this CPU's default
+        for the kind and ISA (:func:`default_prefetch`)."""
+        if self.prefetch is not None:
+            return self.prefetch
+        return default_prefetch(self.kind, self.isa)
 
     @property
     def nr(self) -> int:
@@ -327,7 +356,10 @@ class KernelSpec:
         mr = self.nacc if self.kind.startswith("gemm") else 1
         acc = "" if self.kind.startswith("gemm") else f"_a{self.nacc}"
         sd = "_sf16" if self.scale_dtype == "float16" else ""
-        return f"qigen_q{self.bits}_{g}_{self.kind}_{mr}x{self.nr}{acc}{sd}__{self.isa}"
+        pf = ("" if self.prefetch is None
+              else "_pf" + ("none" if not self.prefetch else
+                            "_".join(f"{a}l{loc}" for a, loc in self.prefetch)))  # fmt: skip
+        return f"qigen_q{self.bits}_{g}_{self.kind}_{mr}x{self.nr}{acc}{sd}{pf}__{self.isa}"
 
 
 def _in_place(off: int, bits: int, hi: str | int | None) -> bool:
@@ -478,6 +510,27 @@ static void {name}_task(void* ctx_, int64_t task, int worker)
 #: 0.83; 11008x4096 gemv 0.72 -> 0.81, gemv_i8 0.84 -> 0.88.)
 GEMV_PREFETCH = ((1024, 3), (4096, 2))
 GEMV_I8_PREFETCH = ((4096, 2),)
+#: On AMD, the AVX-512 GEMVs prefetch nothing in software: on a 2-core Zen 4 EPYC (family 25),
+#: from DRAM, order-balanced pairs in one case (scripts/qigen_gemv_dram.py, median of 9), the
+#: integer GEMV 11008x4096 went 39.3 -> 45.9-49.5 GB/s (the read probe at 55 GB/s in those
+#: rounds) and the float one 0.85-0.87 -> 0.90 of the probe (35 GB/s); with the probe near 30
+#: GB/s every variant reaches ~0.95-1.0 and none is slower. 1 KB or 16 KB ahead into L2 were no
+#: better than none. The AVX2 kernels keep theirs there (integer 4096x4096: 0.94 / 0.74 with,
+#: 0.92 / 0.64 without).
+AMD_AVX512_PREFETCH: tuple[tuple[int, int], ...] = ()
+
+
+def default_prefetch(kind: str, isa: str, vendor: str | None = None) -> tuple[tuple[int, int], ...]:
+    """The software prefetches a GEMV of ``kind`` on ``isa`` gets by default on a CPU of
+    ``vendor`` (default: this one's, :func:`mlroundup.utils.cpu.cpu_vendor`):
+    :data:`AMD_AVX512_PREFETCH` for AVX-512 kernels on AMD, else :data:`GEMV_I8_PREFETCH`
+    (``kind="gemv_i8"``) or :data:`GEMV_PREFETCH`. Only speed depends on it, never a result."""
+    from mlroundup.utils.cpu import cpu_vendor
+
+    vendor = cpu_vendor() if vendor is None else vendor
+    if vendor == "AuthenticAMD" and isa.startswith("avx512"):
+        return AMD_AVX512_PREFETCH
+    return GEMV_I8_PREFETCH if kind == "gemv_i8" else GEMV_PREFETCH
 
 
 def _prefetch(p: str, nbytes: int, levels: tuple[tuple[int, int], ...]) -> str:
@@ -644,7 +697,7 @@ def _gemv(spec: KernelSpec, isa: Portable) -> str:
             {nl.join(gzero)}
             for (int64_t k = j * gs; k < k1; k += UV, wp += UW * NR) {{
                 const float* xk = xs + k;
-                {_prefetch("wp", 4 * unit_shape(spec.bits)[1] * spec.nr, GEMV_PREFETCH)}
+                {_prefetch("wp", 4 * unit_shape(spec.bits)[1] * spec.nr, spec.prefetches)}
                 {nl.join(body)}
             }}
             {nl.join(reduce)}
@@ -852,7 +905,7 @@ def _gemv_i8(spec: KernelSpec, isa: _X86) -> str:
             {nl.join(isa.zero(f"g_{v}") for v in range(nv))}
             for (int64_t kb = j * gs; kb < k1; kb += 32, wp += 4 * UW * NR) {{
                 const int8_t* xb = xq + kb;
-                {_prefetch("wp", 16 * spec.nr, GEMV_I8_PREFETCH)}
+                {_prefetch("wp", 16 * spec.nr, spec.prefetches)}
                 {nl.join(blk)}
                 {nl.join(body)}
                 {nl.join(fin)}

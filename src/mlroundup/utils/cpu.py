@@ -60,6 +60,25 @@ def _probe() -> tuple[str, frozenset[str]]:
     return platform.processor() or platform.machine(), frozenset()
 
 
+def _parse_vendor(text: str) -> str:
+    """The ``vendor_id`` field of a /proc/cpuinfo text ("" if absent)."""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "vendor_id":
+            return value.strip()
+    return ""
+
+
+@functools.cache
+def cpu_vendor() -> str:
+    """The x86 vendor string, e.g. ``"AuthenticAMD"`` or ``"GenuineIntel"`` (Linux
+    /proc/cpuinfo); "" where unknown (other systems, other architectures)."""
+    if platform.system() == "Linux" and os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            return _parse_vendor(fh.read())
+    return ""
+
+
 def cpu_model() -> str:
     """The CPU's model name, e.g. ``"AMD EPYC 9B14"``; the architecture name if unknown."""
     return _probe()[0]
