@@ -14,6 +14,10 @@ def test_met_short_and_aim():
     assert goal_status(1.2, 1.0, 1.3) == "met; 8% below the aim"
     assert goal_status(1.3, 1.0, 1.3) == "met, aim met"
     assert goal_status(0.68, 0.85) == "short by 20%"
+    # below 1% a shortfall keeps one decimal, never "0%": 1 - 0.998 = 0.2%
+    assert goal_status(0.998, 1.0) == "short by 0.2%"
+    assert goal_status(0.9999, 1.0, 1.3) == "short by < 0.1%"
+    assert goal_status(1.29, 1.0, 1.3) == "met; 0.8% below the aim"  # 1 - 1.29 / 1.3
     assert goal_status(0.9, 0.85) == "met"
     assert goal_status(None, 1.0) is None
 

@@ -30,7 +30,9 @@ def goal_status(
     -------
     str or None
         ``"met"``, ``"met, aim met"``, ``"met; N% below the aim"`` or ``"short by N%"``, with N
-        the shortfall relative to the goal (or aim), ``100 (1 - x / goal)``, rounded.
+        the shortfall relative to the goal (or aim), ``100 (1 - x / goal)``, rounded to whole
+        percents from 1%, to one decimal below ("short by 0.2%"), "< 0.1%" below 0.05%, "0%"
+        only for a tie under ``strict``.
 
     Raises
     ------
@@ -48,7 +50,18 @@ def goal_status(
         raise ValueError("the measured figure is NaN")
     met = x > goal if strict else x >= goal
     if not met:
-        return f"short by {100 * (1 - x / goal):.0f}%"
+        return f"short by {_percent(1 - x / goal)}"
     if aim is None:
         return "met"
-    return "met, aim met" if x >= aim else f"met; {100 * (1 - x / aim):.0f}% below the aim"
+    return "met, aim met" if x >= aim else f"met; {_percent(1 - x / aim)} below the aim"
+
+
+def _percent(share: float) -> str:
+    """``share`` (>= 0) as a percentage: whole percents from 1%, one decimal below (a shortfall
+    is never rounded to "0%"), "< 0.1%" below 0.05%; "0%" only for an exact tie."""
+    pct = 100 * share
+    if pct <= 0:
+        return "0%"
+    if pct >= 1:
+        return f"{pct:.0f}%"
+    return f"{pct:.1f}%" if pct >= 0.05 else "< 0.1%"
