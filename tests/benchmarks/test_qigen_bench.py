@@ -107,7 +107,10 @@ def test_smollm2_table_with_llama_cpp_unavailable(ctx):
 
 @pytest.mark.parametrize("avx512", [True, False])
 def test_random_table(ctx, monkeypatch, avx512):
+    from mlroundup.kernels import bandwidth
     from mlroundup.utils import cpu
+
+    monkeypatch.setattr(bandwidth, "last_level_cache_bytes", lambda: 32 << 20)
 
     monkeypatch.setattr(cpu, "has_features", lambda features: avx512)
     qb._random_table(ctx, TINY)
@@ -139,7 +142,9 @@ def test_random_table(ctx, monkeypatch, avx512):
         20 / 25
     )
     decode, prompt = ctx.cases
-    assert decode.systems[0].name == qb.PROBE and decode.systems[0].params == {"where": "dram"}
+    # 0.5 s at 25 GB/s over passes of 8 LLCs (32 MiB here): 12.5e9 / 2**28 = 46.6 -> 47
+    assert decode.systems[0].name == qb.PROBE
+    assert decode.systems[0].params == {"where": "dram", "passes": 47}
     assert qb.PROBE not in [s.name for s in prompt.systems]
 
 

@@ -27,3 +27,9 @@ def test_read_probe_workload(monkeypatch):
     assert common.read_probe(threads=1, where="cache").info["read_bytes"] == (1 << 16) // 8
     with pytest.raises(ValueError, match="where"):
         common.read_probe(threads=1, where="l2")
+    three = common.read_probe(threads=1, where="dram", passes=3)  # one call: three passes
+    assert three.units == 3 and three.info["read_bytes"] == 8 << 16
+    assert three.step() == pytest.approx(3 * (8 << 16) / 4)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="passes"):
+            common.read_probe(threads=1, passes=bad)

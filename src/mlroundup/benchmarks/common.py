@@ -39,21 +39,32 @@ def read_bandwidth(threads: int, where: str = "dram") -> Workload:
     return Workload(step=lambda: None, info={"read_gbps": gbps, "llc_bytes": llc})
 
 
-def read_probe(threads: int, where: str = "dram") -> Workload:
+def read_probe(threads: int, where: str = "dram", passes: int = 1) -> Workload:
     """The read-bandwidth probe as a side of a case: each call is one pass of the summing kernel
     (:func:`mlroundup.kernels.bandwidth.read_pass`) over an array 8 times the last-level cache
     (``where="dram"``) or an eighth of it ("cache"), so its passes interleave with the other
     sides' and the bandwidth a kernel is compared with is measured in the same rounds.
-    ``info``: ``read_bytes`` (bytes per call; GB/s = read_bytes / median seconds / 1e9),
+    With ``passes`` > 1 a call runs that many passes back to back (``units = passes``: the
+    harness reports seconds per pass), so a probe beside sides whose calls last seconds samples
+    the bandwidth over a comparable stretch of each round, not one short instant.
+    ``info``: ``read_bytes`` (bytes per pass; GB/s = read_bytes / median seconds / 1e9),
     ``llc_bytes``.
 
     Raises
     ------
     ValueError
-        On another ``where``.
+        On another ``where``, or ``passes`` not a positive integer.
     """
     from mlroundup.kernels.bandwidth import read_pass
 
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"invalid passes={passes!r}: a positive integer")
     nbytes, llc = _probe_bytes(where)
     call, nread = read_pass(nbytes, threads)
-    return Workload(step=call, info={"read_bytes": nread, "llc_bytes": llc})
+    if passes == 1:
+        return Workload(step=call, info={"read_bytes": nread, "llc_bytes": llc})
+
+    def step() -> float:
+        return sum(call() for _ in range(passes))
+
+    return Workload(step=step, units=passes, info={"read_bytes": nread, "llc_bytes": llc})

@@ -123,6 +123,8 @@ SIDES_NOTE = (
 AVX2_ONLY = {"MLROUNDUP_DISABLE_CPU_FEATURES": "avx512*"}
 #: Name of the read-bandwidth probe's side in the bandwidth table's cases.
 PROBE = "read probe"
+#: Seconds (about) of reading per probe call beside the whole-model decode case.
+PROBE_SECONDS = 0.5
 #: Suffix of our systems run with :data:`AVX2_ONLY`.
 AVX2_LABEL = ", AVX2 only"
 
@@ -478,9 +480,16 @@ def _model_cases(ctx: BenchContext, label: str, systems: list[tuple[str, str, di
     """One case per phase over ``(name, setup, params, ours)``; the two results by phase. A
     system whose name ends in :data:`AVX2_LABEL` runs with :data:`AVX2_ONLY`. With ``probe``,
     the DRAM read probe is a side of the decode case (its bandwidth over the same rounds)."""
+    from mlroundup.kernels.bandwidth import last_level_cache_bytes
+
+    # the probe's call: passes over 8 LLCs for about PROBE_SECONDS at 25 GB/s, so each round
+    # samples the bandwidth over a stretch, not one ~10 ms instant of a machine whose
+    # bandwidth moves (28-59 GB/s within minutes on the shared EPYC this was written on)
+    passes = max(1, round(PROBE_SECONDS * 25e9 / (8 * last_level_cache_bytes())))
     out = {}
     for phase in ("decode", "prompt"):
-        extra = ([System(PROBE, "mlroundup.benchmarks.common:read_probe", {"where": "dram"})]
+        extra = ([System(PROBE, "mlroundup.benchmarks.common:read_probe",
+                         {"where": "dram", "passes": passes})]
                  if probe and phase == "decode" else [])  # fmt: skip
         out[phase] = ctx.measure(Case(
             f"{label}: {phase}",
