@@ -123,6 +123,59 @@ def test_autotune_picks_a_candidate_and_remembers(monkeypatch, tmp_path):
     assert again == best and times2 == {}
 
 
+def test_rotation_copies_pass_twice_the_llc_within_the_cap():
+    from mlroundup.qigen.kernels import TUNE_ROTATION_MAX_BYTES, rotation_copies
+
+    assert rotation_copies(10 << 20, 32 << 20) == 7  # ceil(64 MiB / 10 MiB)
+    assert rotation_copies(100 << 20, 32 << 20) == 2  # at least two
+    assert rotation_copies(1 << 20, 480 << 20) == TUNE_ROTATION_MAX_BYTES >> 20  # capped
+    with pytest.raises(ValueError, match="nbytes"):
+        rotation_copies(0, 32 << 20)
+
+
+def test_large_gemv_is_tuned_from_dram(monkeypatch, tmp_path):
+    """A GEMV at or over TUNE_DRAM_BYTES is timed over a rotation of packed copies (each timed
+    call runs the kernel once per copy, oracle: rotation_copies) and remembered as its own
+    format; below it, one cache-resident copy."""
+    import mlroundup.qigen.kernels as qk
+    from mlroundup.kernels import bandwidth
+
+    isa = RUNNABLE[0]
+    spec = KernelSpec("gemv", 4, 32, 1, 2, isa)
+    monkeypatch.setattr(qk, "candidates", lambda *a: [spec])
+    monkeypatch.setattr(bandwidth, "last_level_cache_bytes", lambda: 40 * 96 // 2 * 3)
+    runs = []
+    real = qk.Kernel.prepare
+
+    def counting_prepare(self, pw, x, out, threads=None):
+        call = real(self, pw, x, out, threads)
+
+        def counted():
+            runs.append(id(pw.words))
+            call()
+
+        return counted
+
+    monkeypatch.setattr(qk.Kernel, "prepare", counting_prepare)
+    seen = {}
+    monkeypatch.setattr(qk._autotune, "autotune",
+                        lambda *a, **kw: seen.update(fmt=a[2], calls=a[3]) or
+                        type("R", (), {"best": spec.name, "times_s": {}})())  # fmt: skip
+    monkeypatch.setattr(qk, "TUNE_DRAM_BYTES", 40 * 96 // 2)  # 40 x 96 4-bit codes
+    qk.tune("gemv", 40, 96, 4, 32, isas=[isa], cache_dir=tmp_path, force=True)
+    assert seen["fmt"].endswith("-dram")
+    nbytes = pack(quantize_rtn(np.ones((40, 96)), 4, 32), spec.nr).nbytes
+    copies = qk.rotation_copies(nbytes, 40 * 96 // 2 * 3)
+    seen["calls"][spec.name]()
+    assert len(runs) == copies and len(set(runs)) == copies  # every copy, once
+    monkeypatch.setattr(qk, "TUNE_DRAM_BYTES", 40 * 96 // 2 + 1)
+    runs.clear()
+    qk.tune("gemv", 40, 96, 4, 32, isas=[isa], cache_dir=tmp_path, force=True)
+    assert not seen["fmt"].endswith("-dram")
+    seen["calls"][spec.name]()
+    assert runs == []  # the cache-resident call goes through Kernel.__call__
+
+
 I8_ISAS = [i for i in ("avx2", "avx512vnni") if isa_supported(i)]
 
 

@@ -37,6 +37,26 @@ _I64 = ctypes.c_int64
 #: Most threads a kernel call accepts (the worker pool's limit).
 MAX_THREADS = _pool.MAX_THREADS
 
+#: GEMV weights of at least this many packed bytes are tuned from DRAM (:func:`tune`): a decoding
+#: step reads each weight once per token, so from memory, and the kernel fastest on a
+#: cache-resident weight is not always the fastest from DRAM (on a Zen 4 EPYC the tuner picked
+#: AVX2 integer GEMVs for 4096x4096 and 11008x4096 that read 0.92-0.99 of the read probe from
+#: DRAM where the AVX-512 VNNI 1x32 one reads 0.98-1.05).
+TUNE_DRAM_BYTES = 1 << 20
+
+#: Bytes of the rotation of copies a DRAM tuning pass runs over: twice the last-level cache,
+#: at most this.
+TUNE_ROTATION_MAX_BYTES = 256 << 20
+
+
+def rotation_copies(nbytes: int, llc_bytes: int) -> int:
+    """Copies of a packed weight of ``nbytes`` whose total passes twice the last-level cache
+    (``llc_bytes``), capped at :data:`TUNE_ROTATION_MAX_BYTES`: at least 2."""
+    if nbytes < 1 or llc_bytes < 1:
+        raise ValueError(f"invalid nbytes={nbytes!r} or llc_bytes={llc_bytes!r}: must be >= 1")
+    total = min(2 * llc_bytes, TUNE_ROTATION_MAX_BYTES)
+    return max(2, -(-total // nbytes))
+
 
 def check_threads(threads: int | None) -> int:
     """``threads`` as an int in [1, MAX_THREADS] (None: :func:`default_threads`).
@@ -283,12 +303,18 @@ def tune(
     prompts ask for at most 2).
     ``scale_dtype`` is the storage of the weight's scales and minimums ("float32" or
     "float16"); it changes the kernels, so it is part of the remembered format.
+    A GEMV (``m = 1``) whose packed weight has at least :data:`TUNE_DRAM_BYTES` is timed over a
+    rotation of copies larger than the last-level cache (:func:`rotation_copies`), so from
+    DRAM, as a decoding step reads it (remembered as its own format, "-dram").
 
     Returns
     -------
     (KernelSpec, dict)
         The winner, and median seconds per candidate name (empty when read from the cache).
     """
+    from dataclasses import replace
+
+    from mlroundup.kernels.bandwidth import last_level_cache_bytes
     from mlroundup.qigen.layout import pack
     from mlroundup.qigen.quant import QuantizedWeight
 
@@ -308,6 +334,9 @@ def tune(
     fmt += "-sf16" if scale_dtype == "float16" else ""
     threads = check_threads(threads)
     fmt += f"-t{threads}"
+    # a GEMV of a weight that large is read from DRAM in a decoding step: time it that way
+    dram = m == 1 and n * k * bits // 8 >= TUNE_DRAM_BYTES
+    fmt += "-dram" if dram else ""
     shape = (m, n, k)
     by_name = {s.name: s for s in specs}
     stored = _autotune.lookup("qigen", shape, fmt, cache_dir=cache_dir)
@@ -328,14 +357,32 @@ def tune(
     x = rng.standard_normal((m, k)).astype(np.float32)
     xin = x if kind.startswith("gemm") else x[0]
     calls = {}
-    packed: dict[int, PackedWeight] = {}
+    packed: dict[int, list[PackedWeight]] = {}
     for s in specs:
         kern = compile_kernel(s, cache_dir=cache_dir)
         if s.nr not in packed:
-            packed[s.nr] = pack(qw, s.nr)
+            packed[s.nr] = [pack(qw, s.nr)]
+            if dram:
+                pw = packed[s.nr][0]
+                packed[s.nr] += [
+                    replace(pw, words=pw.words.copy(), scales=pw.scales.copy(),
+                            mins=pw.mins.copy())
+                    for _ in range(rotation_copies(pw.nbytes, last_level_cache_bytes()) - 1)
+                ]  # fmt: skip
         out = np.empty((m, n), np.float32)
-        pw = packed[s.nr]
-        calls[s.name] = lambda kern=kern, pw=pw, out=out: kern(pw, xin, out, threads)
+        if dram:  # prepared calls (no per-call Python checks), x padded to the packed K
+            xp = np.zeros(packed[s.nr][0].k_padded, np.float32)
+            xp[:k] = xin
+            prepared = [kern.prepare(pw, xp, out[0], threads) for pw in packed[s.nr]]
+
+            def call(prepared=prepared) -> None:
+                for c in prepared:
+                    c()
+
+            calls[s.name] = call
+        else:
+            pw = packed[s.nr][0]
+            calls[s.name] = lambda kern=kern, pw=pw, out=out: kern(pw, xin, out, threads)
     res = _autotune.autotune(
         "qigen", shape, fmt, calls, repeats=repeats, cache_dir=cache_dir, force=force
     )
