@@ -179,6 +179,26 @@ def test_hierarchical_support_structure(t):
 
 
 # ----------------------------------------------------------------------------- solvers agree
+def test_structured_sdp_retries_other_refinement_counts(monkeypatch):
+    """A solve that stops short of optimal is retried with the next refinement count; the
+    first optimal one is kept (a planted solver: unknown, then optimal)."""
+    import mlroundup.longstep._sdp as sdp
+    import mlroundup.longstep.certificate as c
+
+    calls = []
+    real = sdp.solve_lowrank_conelp
+
+    def planted(*args, refinement, **kw):
+        calls.append(refinement)
+        sol = real(*args, refinement=refinement, **kw)
+        return {**sol, "status": "unknown"} if len(calls) == 1 else sol
+
+    monkeypatch.setattr(sdp, "solve_lowrank_conelp", planted)
+    h = np.array(TABLE1_PATTERNS[3])
+    out = c._solve_sdp_structured(h, 1e-4, 1e-7, float(h.sum()) * (1 + 1e-6))
+    assert calls == list(c._STRUCT_REFINEMENTS[:2]) and out["status"] == "optimal"
+
+
 @pytest.mark.parametrize("t", [3, 7])
 def test_structured_sdp_matches_dense_path(t):
     """Oracle: the cvxpy/Clarabel SDP on all pairs -- same optimal margin tau."""
