@@ -27,9 +27,17 @@ from mlroundup.benchmarks.harness import Case, System, measure
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0].replace(":mod:", ""),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--shape", default="4096x4096", help="NxK")
-    ap.add_argument("--spec", action="append", default=[], help="kind:nv:nacc:isa")
+    ap.add_argument(
+        "--spec",
+        action="append",
+        default=[],
+        help="kind:nv:nacc:isa[:prefetch], prefetch 'none' or e.g. '4096l2+1024l3'",
+    )
     ap.add_argument("--tuned", action="append", default=[], help="gemv or gemv_i8")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=7)

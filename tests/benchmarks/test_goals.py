@@ -18,6 +18,7 @@ def test_met_short_and_aim():
     assert goal_status(0.998, 1.0) == "short by 0.2%"
     assert goal_status(0.9999, 1.0, 1.3) == "short by < 0.1%"
     assert goal_status(1.29, 1.0, 1.3) == "met; 0.8% below the aim"  # 1 - 1.29 / 1.3
+    assert goal_status(0.9904, 1.0) == "short by 1%"  # 0.96% rounds to one whole percent
     assert goal_status(0.9, 0.85) == "met"
     assert goal_status(None, 1.0) is None
 

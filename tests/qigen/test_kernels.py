@@ -129,14 +129,17 @@ def test_rotation_copies_pass_twice_the_llc_within_the_cap():
     assert rotation_copies(10 << 20, 32 << 20) == 7  # ceil(64 MiB / 10 MiB)
     assert rotation_copies(100 << 20, 32 << 20) == 2  # at least two
     assert rotation_copies(1 << 20, 480 << 20) == TUNE_ROTATION_MAX_BYTES >> 20  # capped
-    with pytest.raises(ValueError, match="nbytes"):
-        rotation_copies(0, 32 << 20)
+    for bad in (0, 1.5, True, "8"):
+        with pytest.raises(ValueError, match="nbytes"):
+            rotation_copies(bad, 32 << 20)
+    with pytest.raises(ValueError, match="llc_bytes"):
+        rotation_copies(1 << 20, 0.5)
 
 
 def test_large_gemv_is_tuned_from_dram(monkeypatch, tmp_path):
     """A GEMV at or over TUNE_DRAM_BYTES is timed over a rotation of packed copies (each timed
-    call runs the kernel once per copy, oracle: rotation_copies) and remembered as its own
-    format; below it, one cache-resident copy."""
+    call runs the kernel once per copy; oracle: rotation_copies of the codes' bytes, n k b / 8)
+    and remembered as its own format; below it, and for a GEMM, one cache-resident copy."""
     import mlroundup.qigen.kernels as qk
     from mlroundup.kernels import bandwidth
 
@@ -160,12 +163,11 @@ def test_large_gemv_is_tuned_from_dram(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(qk._autotune, "autotune",
                         lambda *a, **kw: seen.update(fmt=a[2], calls=a[3]) or
-                        type("R", (), {"best": spec.name, "times_s": {}})())  # fmt: skip
+                        type("R", (), {"best": next(iter(a[3])), "times_s": {}})())  # fmt: skip
     monkeypatch.setattr(qk, "TUNE_DRAM_BYTES", 40 * 96 // 2)  # 40 x 96 4-bit codes
     qk.tune("gemv", 40, 96, 4, 32, isas=[isa], cache_dir=tmp_path, force=True)
     assert seen["fmt"].endswith("-dram")
-    nbytes = pack(quantize_rtn(np.ones((40, 96)), 4, 32), spec.nr).nbytes
-    copies = qk.rotation_copies(nbytes, 40 * 96 // 2 * 3)
+    copies = qk.rotation_copies(40 * 96 * 4 // 8, 40 * 96 // 2 * 3)  # 11520 / 1920 = 6
     seen["calls"][spec.name]()
     assert len(runs) == copies and len(set(runs)) == copies  # every copy, once
     monkeypatch.setattr(qk, "TUNE_DRAM_BYTES", 40 * 96 // 2 + 1)
@@ -174,6 +176,11 @@ def test_large_gemv_is_tuned_from_dram(monkeypatch, tmp_path):
     assert not seen["fmt"].endswith("-dram")
     seen["calls"][spec.name]()
     assert runs == []  # the cache-resident call goes through Kernel.__call__
+    monkeypatch.setattr(qk, "TUNE_DRAM_BYTES", 1)
+    gemm = KernelSpec("gemm", 4, 32, 1, 2, isa)
+    monkeypatch.setattr(qk, "candidates", lambda *a: [gemm])
+    qk.tune("gemm", 40, 96, 4, 32, isas=[isa], cache_dir=tmp_path, force=True)
+    assert not seen["fmt"].endswith("-dram")  # a GEMM, even at m = 1
 
 
 I8_ISAS = [i for i in ("avx2", "avx512vnni") if isa_supported(i)]
@@ -253,7 +260,7 @@ def test_default_prefetch_by_vendor_and_isa():
 @pytest.mark.parametrize(
     "prefetch",
     [((100, 2),), ((0, 2),), ((64, 4),), ((64, -1),), [(64, 2)], ((64,),), ((2 << 20, 2),),
-     ((64.0, 2),), ((True, 2),)],
+     ((64.0, 2),), ((True, 2),), ((64, 2), (64, 2)), tuple((64 * i, 2) for i in range(1, 6))],
 )  # fmt: skip
 def test_bad_prefetch_is_a_value_error(prefetch):
     with pytest.raises(ValueError, match="prefetch"):

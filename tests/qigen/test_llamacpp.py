@@ -71,3 +71,6 @@ def test_decode_weight_bytes_reads_a_tied_embedding_whole(tmp_path):
     assert decode_weight_bytes(path) == 10 * 8 * 2 + 8 * 4
     with pytest.raises(FileNotFoundError, match="no GGUF"):
         decode_weight_bytes(tmp_path / "missing.gguf")
+    (tmp_path / "text.gguf").write_text("not a GGUF")
+    with pytest.raises(ValueError, match="text.gguf is not a readable GGUF"):
+        decode_weight_bytes(tmp_path / "text.gguf")

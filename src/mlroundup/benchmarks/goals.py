@@ -62,6 +62,6 @@ def _percent(share: float) -> str:
     pct = 100 * share
     if pct <= 0:
         return "0%"
-    if pct >= 1:
+    if round(pct, 1) >= 1:  # 0.96% reads "1%", not "1.0%"
         return f"{pct:.0f}%"
     return f"{pct:.1f}%" if pct >= 0.05 else "< 0.1%"

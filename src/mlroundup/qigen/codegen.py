@@ -281,7 +281,8 @@ class KernelSpec:
     prefetch : tuple of (int, int) pairs, optional
         GEMV kinds: the weight stream's software prefetches, ``(bytes ahead, locality)`` per
         pair (locality 3: into L1, 2: L2, 1: L3, 0: non-temporal; bytes ahead a positive
-        multiple of 64, at most 1 MiB); ``()`` for none; None (default) for the kind's
+        multiple of 64, at most 1 MiB; at most 4 distinct pairs); ``()`` for none; None
+        (default) for the kind's
         default on this CPU (:func:`default_prefetch`).
     """
 
@@ -329,10 +330,11 @@ class KernelSpec:
                 and 0 < p[0] <= 1 << 20 and p[0] % 64 == 0 and 0 <= p[1] <= 3
                 for p in pf
             )  # fmt: skip
-            if not ok:
+            if not ok or len(pf) > 4 or len(set(pf)) != len(pf):
                 raise ValueError(
-                    f"invalid prefetch={pf!r}: a tuple of (bytes ahead, locality) pairs, bytes a "
-                    "positive multiple of 64 up to 1 MiB, locality 0..3"
+                    f"invalid prefetch={pf!r}: a tuple (not a list) of at most 4 distinct "
+                    "(bytes ahead, locality) tuples of Python ints, bytes a positive multiple of "
+                    "64 up to 1 MiB, locality 0..3"
                 )
             if not self.kind.startswith("gemv"):
                 raise ValueError(f"prefetch is a GEMV setting; kind={self.kind!r}")

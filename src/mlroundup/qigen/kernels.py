@@ -52,8 +52,9 @@ TUNE_ROTATION_MAX_BYTES = 256 << 20
 def rotation_copies(nbytes: int, llc_bytes: int) -> int:
     """Copies of a packed weight of ``nbytes`` whose total passes twice the last-level cache
     (``llc_bytes``), capped at :data:`TUNE_ROTATION_MAX_BYTES`: at least 2."""
-    if nbytes < 1 or llc_bytes < 1:
-        raise ValueError(f"invalid nbytes={nbytes!r} or llc_bytes={llc_bytes!r}: must be >= 1")
+    for name, v in (("nbytes", nbytes), ("llc_bytes", llc_bytes)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"invalid {name}={v!r}: an integer >= 1")
     total = min(2 * llc_bytes, TUNE_ROTATION_MAX_BYTES)
     return max(2, -(-total // nbytes))
 
@@ -303,9 +304,10 @@ def tune(
     prompts ask for at most 2).
     ``scale_dtype`` is the storage of the weight's scales and minimums ("float32" or
     "float16"); it changes the kernels, so it is part of the remembered format.
-    A GEMV (``m = 1``) whose packed weight has at least :data:`TUNE_DRAM_BYTES` is timed over a
-    rotation of copies larger than the last-level cache (:func:`rotation_copies`), so from
-    DRAM, as a decoding step reads it (remembered as its own format, "-dram").
+    A GEMV kind whose codes take at least :data:`TUNE_DRAM_BYTES` is timed over a rotation of
+    copies larger than the last-level cache (:func:`rotation_copies` of the codes' bytes, the
+    same count for every candidate), so from DRAM, as a decoding step reads it (remembered as
+    its own format, "-dram"); GEMMs are timed cache-resident.
 
     Returns
     -------
@@ -335,8 +337,10 @@ def tune(
     threads = check_threads(threads)
     fmt += f"-t{threads}"
     # a GEMV of a weight that large is read from DRAM in a decoding step: time it that way
-    dram = m == 1 and n * k * bits // 8 >= TUNE_DRAM_BYTES
+    dram = m == 1 and kind.startswith("gemv") and n * k * bits // 8 >= TUNE_DRAM_BYTES
     fmt += "-dram" if dram else ""
+    # one copy count for every candidate (tile widths pad N differently), from the codes' bytes
+    copies = rotation_copies(max(1, n * k * bits // 8), last_level_cache_bytes()) if dram else 1
     shape = (m, n, k)
     by_name = {s.name: s for s in specs}
     stored = _autotune.lookup("qigen", shape, fmt, cache_dir=cache_dir)
@@ -367,7 +371,7 @@ def tune(
                 packed[s.nr] += [
                     replace(pw, words=pw.words.copy(), scales=pw.scales.copy(),
                             mins=pw.mins.copy())
-                    for _ in range(rotation_copies(pw.nbytes, last_level_cache_bytes()) - 1)
+                    for _ in range(copies - 1)
                 ]  # fmt: skip
         out = np.empty((m, n), np.float32)
         if dram:  # prepared calls (no per-call Python checks), x padded to the packed K

@@ -118,20 +118,27 @@ def quantize_gguf(src: Path, dst: Path, ftype: str = "Q4_0", threads: int = 2) -
 def decode_weight_bytes(path: Path) -> int:
     """Bytes of a GGUF's tensors that one decoding step of llama.cpp reads: every tensor but the
     token embedding (one row is looked up per token), which is read whole only when the model
-    has no ``output.weight`` (a tied output layer). Divided by a read bandwidth it gives the
-    memory-bound time per token.
+    has no ``output.weight`` (a tied output layer); the norm vectors count too (a few KB, where
+    :attr:`~mlroundup.qigen.decode.QuantizedLlama.weight_bytes` leaves them out). Divided by a
+    read bandwidth it gives the memory-bound time per token.
 
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist.
+        If ``path`` is not a file.
+    ValueError
+        If the file is not a GGUF (names the path).
     """
     import gguf
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no GGUF file at {path}")
-    tensors = {t.name: int(t.n_bytes) for t in gguf.GGUFReader(str(path)).tensors}
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a readable GGUF file: {exc}") from None
+    tensors = {t.name: int(t.n_bytes) for t in reader.tensors}
     if "output.weight" in tensors:
         tensors.pop("token_embd.weight", None)
     return sum(tensors.values())
